@@ -1,0 +1,1 @@
+"""corestore driver for a local POSIX file tree, with every optional capability."""

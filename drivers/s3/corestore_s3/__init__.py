@@ -1,0 +1,1 @@
+"""corestore driver for S3-compatible object stores (s3fs)."""

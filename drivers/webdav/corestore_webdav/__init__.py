@@ -1,0 +1,1 @@
+"""corestore driver for any WebDAV server (webdav4)."""
