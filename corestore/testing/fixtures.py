@@ -77,6 +77,9 @@ def _ids(infos: Iterable[ResourceInfo]) -> list[str]:
 class DriverFixtures:
     """Fixtures an implementation provides (``driver``) or may tune (class attributes)."""
 
+    # Explicit, so the kit runs the same under pytest-asyncio's strict mode (a vendor's default).
+    pytestmark = [pytest.mark.asyncio]
+
     #: Bytes streamed by the bounded-memory test; 0 skips it (e.g. for an in-memory driver).
     large_file_size: ClassVar[int] = 256 << 20
     #: Peak RSS growth allowed while streaming ``large_file_size`` through write and read.
