@@ -1,0 +1,67 @@
+"""One write in progress: a temp file in ``uploads/`` that a single rename commits.
+
+Each writer has its own temp file, so concurrent writers to one path never share bytes: the last
+rename wins whole. The temp file lives on the same filesystem as the tree, so the commit is a
+``rename(2)``: atomic, and readers holding the old file keep reading the old bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from corestore.errors import InsufficientStorage, translate_os_error
+from corestore.streams import StreamDigest
+from corestore_posix.index import new_id
+from corestore_posix.layout import Layout
+
+__all__ = ["Upload"]
+
+
+class Upload:
+    """A temp file being filled chunk by chunk. All methods block: call them in a worker thread.
+
+    :param limit: bytes this write may store before the quota is exceeded (``None``: no limit).
+    """
+
+    def __init__(self, layout: Layout, digest: StreamDigest, limit: int | None) -> None:
+        self.path = layout.uploads / new_id()
+        self.digest = digest
+        self.limit = limit
+        self.committed = False
+        with translate_os_error("upload"):
+            self.fd: int | None = os.open(
+                self.path,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o666,
+            )
+
+    def append(self, chunk: bytes) -> None:
+        """Hash the chunk and write it: hashing here, next to the write, keeps it off the loop."""
+        assert self.fd is not None
+        self.digest.update(chunk)
+        if self.limit is not None and self.digest.size > self.limit:
+            raise InsufficientStorage("quota exceeded")
+        view = memoryview(chunk)
+        with translate_os_error("upload"):
+            while view:
+                view = view[os.write(self.fd, view) :]
+
+    def finish(self, *, fsync: bool, mtime: float | None) -> os.stat_result:
+        """Set the requested mtime, flush to disk, and describe the file about to be committed."""
+        assert self.fd is not None
+        with translate_os_error("upload"):
+            if mtime is not None:
+                os.utime(self.fd, (mtime, mtime))
+            if fsync:
+                os.fsync(self.fd)
+            return os.fstat(self.fd)
+
+    def discard(self) -> None:
+        """Close the temp file, and remove it unless the commit renamed it into the tree."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if not self.committed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
