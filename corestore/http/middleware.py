@@ -1,0 +1,55 @@
+"""The one aiohttp middleware that turns errors into HTTP statuses, with request ids and metrics.
+
+A :class:`~corestore.errors.CorestoreError` becomes ``exc.http_status`` with its plain message;
+anything else becomes 500 with the request id, its traceback logged server-side only. Every
+response carries ``X-Request-Id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from corestore.errors import CorestoreError
+from corestore.logs import new_request_id
+from corestore.metrics import Metrics, current_driver
+
+__all__ = ["error_middleware"]
+
+log = logging.getLogger("corestore.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        rid = new_request_id()
+        current_driver.set("-")
+        started = time.perf_counter()
+        operation = getattr(request.match_info.route, "name", None) or "http_other"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # aiohttp's own (404 route, 405 method): keep them plain
+            exc.headers["X-Request-Id"] = rid
+            response = exc
+        except CorestoreError as exc:
+            if type(exc) is CorestoreError:
+                log.error("%s %s failed", request.method, request.path, exc_info=exc)
+                response = web.Response(status=500, text=f"internal error (request id {rid})\n")
+            else:
+                log.info("%s %s: %s", request.method, request.path, exc.message, extra={"status": exc.http_status})
+                response = web.Response(status=exc.http_status, text=exc.message + "\n")
+        except Exception as exc:  # noqa: BLE001 - the one mapping point
+            log.error("%s %s failed with an internal error", request.method, request.path, exc_info=exc)
+            response = web.Response(status=500, text=f"internal error (request id {rid})\n")
+        if not response.prepared:
+            response.headers["X-Request-Id"] = rid
+        metrics.observe(operation, str(response.status), time.perf_counter() - started,
+                        error=response.status >= 400)
+        return response
+
+    return middleware
