@@ -120,14 +120,16 @@ class PosixStore:
         st: os.stat_result,
         keys: Sequence[str] = (),
         node: Node | None = None,
+        parent_id: str | None = None,
     ) -> ResourceInfo:
         """Describe a node from its ``lstat`` and its index row (created if new). Lock held."""
         path = join_path(segments)
         node = node or self.index.ensure(path)
+        if segments and parent_id is None:
+            parent_id = self.index.ensure(join_path(segments[:-1])).id
         is_dir = stat.S_ISDIR(st.st_mode)
         size = node.size if is_dir else st.st_size
         checksum = node.checksum if not is_dir and node.stamp == _stamp(st) else None
-        parent = self.index.ensure(join_path(segments[:-1])).id if segments else None
         return ResourceInfo(
             id=node.id,
             path=path,
@@ -135,7 +137,7 @@ class PosixStore:
             size=size,
             mtime=st.st_mtime,
             etag=self._etag(node, st, size),
-            parent_id=parent,
+            parent_id=parent_id,
             checksum=checksum,
             mime_type=guess_mime_type(segments[-1] if segments else "", is_dir),
             metadata=self.index.metadata(node.id, keys),
@@ -178,14 +180,25 @@ class PosixStore:
         if not found:
             return []
         with self.index.read():
+            parent_id = self.index.ensure(join_path(segments)).id
             nodes = self.index.ensure_many([join_path(s) for s, _ in found])
-            return [self._info(s, st, keys, nodes[join_path(s)]) for s, st in found]
+            return [self._info(s, st, keys, nodes[join_path(s)], parent_id) for s, st in found]
 
     # -- create, delete, move -----------------------------------------------------------------
 
     def _sync_dir(self, fd: int) -> None:
+        """Make a rename or create in this folder durable (with the ``fsync`` option)."""
         if self.options.fsync:
             os.fsync(fd)
+
+    def _sync_path(self, folder: os.PathLike[str]) -> None:
+        """:meth:`_sync_dir` for one of the driver's own state folders."""
+        if self.options.fsync:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def create_container(self, segments: Segments) -> ResourceInfo:
         if not segments:
@@ -236,6 +249,7 @@ class PosixStore:
             with translate_os_error(path):
                 os.rename(segments[-1], self.layout.recycle / key, src_dir_fd=dfd)
             self._sync_dir(dfd)
+            self._sync_path(self.layout.recycle)
             is_dir = stat.S_ISDIR(st.st_mode)
             self.index.add_recycle_item(
                 RecycleItem(
@@ -381,6 +395,7 @@ class PosixStore:
         with translate_os_error(join_path(segments)):
             folder.mkdir(exist_ok=True)
             os.link(segments[-1], folder / key, src_dir_fd=dfd, follow_symlinks=False)
+            self._sync_path(folder)
         checksum = node.checksum if node.stamp == _stamp(st) else None
         version = FileVersion(key, st.st_size, st.st_mtime, self._etag(node, st, st.st_size))
         self.index.add_version(node.id, version, checksum)
@@ -453,6 +468,7 @@ class PosixStore:
                 with translate_os_error(path):
                     os.rename(self.layout.recycle / key, segments[-1], dst_dir_fd=dfd)
                 self._sync_dir(dfd)
+                self._sync_path(self.layout.recycle)
                 self.index.drop_recycle_item(key)
                 self.index.rekey(TRASH_PREFIX + key, path)
                 node = self.index.ensure(path)
