@@ -9,7 +9,6 @@ containment, ``index.py`` for ids, etags and the SQLite schema, ``uploads.py`` f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
@@ -176,9 +175,11 @@ class PosixDriver(
             checksum = upload.digest.verify()
             return await self._run(self._store.commit_write, segments, upload, checksum, options)
         finally:
-            if pending is not None:  # the stream failed while a chunk was being written
-                with contextlib.suppress(BaseException):
-                    await pending
+            if pending is not None:
+                # The stream failed or the request was cancelled while a chunk was being
+                # written: drop that chunk's outcome (the stream's error is the one to report);
+                # discard() waits for a thread still writing it.
+                _drop(pending)
             await self._run(upload.discard)
 
     async def get_quota(self, ref: Reference) -> Quota:
@@ -263,6 +264,12 @@ class PosixDriver(
     async def list_grants(self, ref: Reference) -> AsyncIterator[Grant]:
         for grant in await self._run(self._store.list_grants, await self._resolve(ref)):
             yield grant
+
+
+def _drop(future: asyncio.Future[None]) -> None:
+    """Cancel a future, or if it already finished, mark its exception as seen."""
+    if not future.cancel() and not future.cancelled():
+        future.exception()
 
 
 def _close_listing(fd: int, entries: object) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
-from corestore.errors import InsufficientStorage, translate_os_error
+from corestore.errors import Aborted, InsufficientStorage, translate_os_error
 from corestore.streams import StreamDigest
 from corestore_posix.index import new_id
 from corestore_posix.layout import Layout
@@ -21,6 +22,10 @@ __all__ = ["Upload"]
 class Upload:
     """A temp file being filled chunk by chunk. All methods block: call them in a worker thread.
 
+    The methods hold a lock so that :meth:`discard`, run when the request was cancelled, waits for
+    an :meth:`append` still running in another thread instead of closing the descriptor under it
+    (a write to a recycled descriptor number would land in some other file).
+
     :param limit: bytes this write may store before the quota is exceeded (``None``: no limit).
     """
 
@@ -29,6 +34,7 @@ class Upload:
         self.digest = digest
         self.limit = limit
         self.committed = False
+        self._lock = threading.Lock()
         with translate_os_error("upload"):
             self.fd: int | None = os.open(
                 self.path,
@@ -38,19 +44,21 @@ class Upload:
 
     def append(self, chunk: bytes) -> None:
         """Hash the chunk and write it: hashing here, next to the write, keeps it off the loop."""
-        assert self.fd is not None
-        self.digest.update(chunk)
-        if self.limit is not None and self.digest.size > self.limit:
-            raise InsufficientStorage("quota exceeded")
-        view = memoryview(chunk)
-        with translate_os_error("upload"):
-            while view:
-                view = view[os.write(self.fd, view) :]
+        with self._lock:
+            if self.fd is None:  # discarded while this call waited for a thread
+                raise Aborted("upload was cancelled")
+            self.digest.update(chunk)
+            if self.limit is not None and self.digest.size > self.limit:
+                raise InsufficientStorage("quota exceeded")
+            view = memoryview(chunk)
+            with translate_os_error("upload"):
+                while view:
+                    view = view[os.write(self.fd, view) :]
 
     def finish(self, *, fsync: bool, mtime: float | None) -> os.stat_result:
         """Set the requested mtime, flush to disk, and describe the file about to be committed."""
         assert self.fd is not None
-        with translate_os_error("upload"):
+        with self._lock, translate_os_error("upload"):
             if mtime is not None:
                 os.utime(self.fd, (mtime, mtime))
             if fsync:
@@ -59,9 +67,10 @@ class Upload:
 
     def discard(self) -> None:
         """Close the temp file, and remove it unless the commit renamed it into the tree."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        with self._lock:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
         if not self.committed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -162,3 +163,23 @@ def test_config_sizes_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert driver.options.chunk_size == 64 * 1024
     assert driver.options.quota == 2 << 20
     assert driver.options.checksum_type == "sha1"
+
+
+async def test_cancelled_write_leaves_nothing(driver: PosixDriver, tmp_path: Path) -> None:
+    await write_bytes(driver, "/f", b"old")
+    started = asyncio.Event()
+
+    async def hanging() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"x" * (1 << 20)
+        started.set()
+        await asyncio.Event().wait()
+        yield b""
+
+    task = asyncio.ensure_future(driver.write(Ref("/f"), hanging()))
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await read_all(driver, "/f") == b"old"
+    assert uploads(tmp_path / "root") == []
