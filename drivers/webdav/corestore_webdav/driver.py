@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import uuid
 import weakref
 from dataclasses import replace
@@ -31,6 +32,7 @@ from corestore.errors import (
     ConfigError,
     CorestoreError,
     ETagMismatch,
+    InvalidPath,
     IsAFolder,
     MissingParent,
     MoveIntoItself,
@@ -73,6 +75,7 @@ __all__ = ["WebdavDriver"]
 #: Prefix of in-flight uploads; such names are hidden from listings.
 TEMP_PREFIX = ".corestore-upload-"
 ROOT_ID = "root"
+_FRAGILE_NAME = re.compile(r"[;\x00-\x1f\x7f]")
 _XML = {"Content-Type": "application/xml; charset=utf-8"}
 
 
@@ -92,6 +95,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         self._base_path = unquote(urlsplit(self.options.url).path).rstrip("/")
         self._scheme = "path"
         self._dead_props = False
+        self._mangles_moves = False
         self._id_paths: dict[str, tuple[str, ...]] = {}  # id -> last known segments (a hint)
         self._commit_locks: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -122,6 +126,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             if not root.is_dir:
                 raise ConfigError(f"webdav.url is not a collection: {opts.url}")
             self._dead_props = await self._probe_dead_properties()
+            self._mangles_moves = await self._probe_move_names()
             self._scheme = self._choose_scheme(root)
         except BaseException:
             await self.aclose()
@@ -154,6 +159,34 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             return False
         entries = list(self._parse_all(response.content))
         return bool(entries) and not entries[0].failed_props
+
+    async def _probe_move_names(self) -> bool:
+        """Whether MOVE loses names with ``;`` or control characters in ``Destination``.
+
+        wsgidav parses the decoded Destination as a URL, so ``a;b`` becomes ``a`` and tabs vanish:
+        a write or rename to such a name would land on a *different* name. The probe moves a
+        hidden empty file to such a name and looks; on a server that mangles, those names are
+        refused (:class:`InvalidPath`) rather than written somewhere else.
+        """
+        token = uuid.uuid4().hex
+        source = (f"{TEMP_PREFIX}{token}-a",)
+        wanted = (f"{TEMP_PREFIX}{token}-b;c\td",)
+        try:
+            await self._call("PUT", source, content=b"")
+            await self._call("MOVE", source, headers={"Destination": self._url(wanted)})
+            return await self._entry_or_none(wanted) is None
+        except CorestoreError:
+            return False  # a read-only root: nothing will be moved anyway
+        finally:
+            for leftover in (source, wanted, (f"{TEMP_PREFIX}{token}-b",)):
+                await self._delete_quietly(leftover)
+
+    def _check_movable_name(self, segments: tuple[str, ...]) -> None:
+        if self._mangles_moves and segments and _FRAGILE_NAME.search(segments[-1]):
+            raise InvalidPath(
+                "this WebDAV server cannot store names with ';' or control characters "
+                f"(its MOVE mangles them): {join_path(segments)}"
+            )
 
     # -- HTTP plumbing ------------------------------------------------------------------------
 
@@ -392,9 +425,12 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         segments = await self._resolve(ref)
         if not segments:
             raise AlreadyExists("/")
+        # rclone answers 201 to MKCOL on an existing folder, so look first
+        if await self._entry_or_none(segments) is not None:
+            raise AlreadyExists(join_path(segments))
         await self._call(
             "MKCOL", segments, collection=True,
-            overrides={405: AlreadyExists, 409: MissingParent, 404: MissingParent},
+            overrides={405: MissingParent, 409: MissingParent, 404: MissingParent},
         )
         if self._scheme == "property":
             await self._set_props(segments, {ID_PROP: uuid.uuid4().hex})
@@ -422,6 +458,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             raise AlreadyExists("/")
         if dst[: len(src)] == src:
             raise MoveIntoItself(f"{join_path(src)} -> {join_path(dst)}")
+        self._check_movable_name(dst)
         await self._move(src, dst, overwrite=False)
         return await self._stat_segments(dst)
 
@@ -431,11 +468,14 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         if response.is_success:
             return
         status = response.status_code
-        if status in (404, 409):
-            # 404 may mean a missing source or (on some servers) a missing destination parent
+        if status in (403, 404, 409):
+            # servers disagree on how to say "no source" or "no destination parent" (rclone
+            # answers 403 to both), so find out which it is
             if await self._entry_or_none(src) is None:
                 raise NotFound(join_path(src))
-            raise MissingParent(join_path(dst))
+            parent = await self._entry_or_none(dst[:-1])
+            if parent is None or not parent.is_dir:
+                raise MissingParent(join_path(dst))
         raise error_for(status, join_path(dst), {412: AlreadyExists})
 
     async def open_read(
@@ -488,6 +528,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         segments = await self._resolve(ref)
         if not segments:
             raise IsAFolder("/")
+        self._check_movable_name(segments)
         target = await self._entry_or_none(segments, allprop=self._dead_props)
         self._check_write(segments, target, options)
         temp = segments[:-1] + (f"{TEMP_PREFIX}{uuid.uuid4().hex}",)

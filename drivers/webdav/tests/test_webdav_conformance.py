@@ -8,6 +8,7 @@ import pytest
 import pytest_asyncio
 
 from corestore.testing import DriverTests
+from corestore.testing.core_tests import UNICODE_NAMES
 from corestore_webdav import WebdavDriver
 from corestore_webdav.servers import WebdavServer
 
@@ -15,6 +16,25 @@ FOLDER_ETAGS = (
     "the server sends no etag for folders; the driver derives one from the folder's mtime "
     "(one-second resolution), which does not change when something deeper changes"
 )
+
+WSGIDAV_MOVE_NAMES = (
+    "wsgidav parses the Destination header of MOVE as a URL after decoding it, so ';' cuts the "
+    "name and tabs vanish; the driver detects this and refuses such names with InvalidPath "
+    "instead of writing to a different name"
+)
+PATH_IDS = (
+    "rclone serve webdav has no stable file ids and no dead properties (PROPPATCH is refused), "
+    "so ids are derived from paths and change on move"
+)
+
+
+def _odd_names(fragile: bool) -> list[object]:
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(reason=WSGIDAV_MOVE_NAMES, strict=True))
+        if fragile and (";" in name or "\t" in name)
+        else name
+        for name in UNICODE_NAMES
+    ]
 
 
 class TestWsgidavConformance(DriverTests):
@@ -31,6 +51,10 @@ class TestWsgidavConformance(DriverTests):
     async def test_etag_propagates_to_ancestors(self, driver: WebdavDriver, base: str) -> None:
         await super().test_etag_propagates_to_ancestors(driver, base)
 
+    @pytest.mark.parametrize("name", _odd_names(fragile=True))
+    async def test_unicode_and_odd_names(self, driver: WebdavDriver, base: str, name: str) -> None:
+        await super().test_unicode_and_odd_names(driver, base, name)
+
 
 class TestRcloneConformance(DriverTests):
     """rclone serve webdav: no dead properties, so ids are derived from paths."""
@@ -45,3 +69,11 @@ class TestRcloneConformance(DriverTests):
     @pytest.mark.xfail(reason=FOLDER_ETAGS, strict=True)
     async def test_etag_propagates_to_ancestors(self, driver: WebdavDriver, base: str) -> None:
         await super().test_etag_propagates_to_ancestors(driver, base)
+
+    @pytest.mark.xfail(reason=PATH_IDS, strict=True)
+    async def test_rename_file_keeps_id_and_content(self, driver: WebdavDriver, base: str) -> None:
+        await super().test_rename_file_keeps_id_and_content(driver, base)
+
+    @pytest.mark.xfail(reason=PATH_IDS, strict=True)
+    async def test_move_folder_keeps_ids_below(self, driver: WebdavDriver, base: str) -> None:
+        await super().test_move_folder_keeps_ids_below(driver, base)
