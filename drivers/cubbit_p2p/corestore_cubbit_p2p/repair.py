@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 
 
 def usable_sources(info: dict) -> list[Placement]:
-    """``ok`` shards on nodes not known dead, primaries first, alive nodes before suspects."""
-    shards = [s for s in info["shards"] if s["state"] == "ok" and s["node_state"] != "dead"]
-    shards.sort(key=lambda s: (s["node_state"] != "alive", s["index"]))
+    """Shards worth reading, best first: ``ok`` before ``corrupt`` (a shard reported corrupt may
+    have one bad record and many good ones; every block is checked anyway), alive nodes before
+    suspects, primaries first (decoding them is free). Dead nodes are skipped."""
+    shards = [s for s in info["shards"] if s["state"] in ("ok", "corrupt") and s["node_state"] != "dead"]
+    shards.sort(key=lambda s: (s["state"] != "ok", s["node_state"] != "alive", s["index"]))
     return [Placement(s["index"], s["node_id"], s["url"]) for s in shards]
 
 
@@ -41,21 +43,29 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
         return True
     manifest = Manifest.from_json(info["manifest"])
     sources = usable_sources(info)
-    healthy = {p.index for p in sources}
-    missing = [s for s in info["shards"] if s["index"] not in healthy]
+    missing = [s for s in info["shards"] if s["state"] != "ok" or s["node_state"] == "dead"]
     if not missing:
         return True
     if len(sources) < manifest.k:
         log.error("file %s lost: %d of %d shards left", file_id, len(sources), manifest.k)
         await store.run(st.mark_lost, file_id)
         return True
-    targets = await store.run(st.repair_targets, file_id, len(missing))
-    if not targets:
+    spares = await store.run(st.repair_targets, file_id, len(missing))
+    # Prefer a node holding no shard of the file; a corrupt shard on a live node may otherwise be
+    # rewritten in place (still one shard per node).
+    missing.sort(key=lambda s: s["state"] == "corrupt" and s["node_state"] == "alive")
+    placements = []
+    for s in missing:
+        if spares:
+            t = spares.pop(0)
+            placements.append(Placement(s["index"], t.node_id, t.url))
+        elif s["state"] == "corrupt" and s["node_state"] == "alive":
+            placements.append(Placement(s["index"], s["node_id"], s["url"]))
+    if not placements:
         log.warning("file %s: no spare node to repair onto", file_id)
         return False
-    missing = missing[: len(targets)]
+    missing = missing[: len(placements)]
     wanted = [s["index"] for s in missing]
-    placements = [Placement(s["index"], t.node_id, t.url) for s, t in zip(missing, targets, strict=True)]
 
     reports: list[tuple[int, str, str]] = []
     reader = StripeReader(session, manifest, sources, report=lambda *r: reports.append(r))

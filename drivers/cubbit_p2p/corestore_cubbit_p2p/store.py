@@ -353,11 +353,11 @@ def lease_job(db: sqlite3.Connection, owner: str, lease: float) -> str | None:
 def finish_job(db: sqlite3.Connection, file_id: str, owner: str, ok: bool, backoff: float) -> None:
     if ok:
         db.execute("DELETE FROM repair_jobs WHERE file_id=? AND lease_owner=?", (file_id, owner))
-    else:
+    else:  # exponential backoff; the checker re-queues a file that keeps failing
         db.execute(
-            "UPDATE repair_jobs SET lease_owner=NULL, lease_until=NULL, not_before=? "
-            "WHERE file_id=? AND lease_owner=?",
-            (time.time() + backoff, file_id, owner),
+            "UPDATE repair_jobs SET lease_owner=NULL, lease_until=NULL, "
+            "not_before=? + ? * (1 << MIN(attempts, 10)) WHERE file_id=? AND lease_owner=?",
+            (time.time(), backoff, file_id, owner),
         )
 
 
@@ -378,7 +378,8 @@ def swap_shard(
     )
     if cur.rowcount != 1:
         return False
-    db.execute("INSERT OR IGNORE INTO garbage VALUES (?,?,?)", (old_node, file_id, index))
+    if old_node != new_node:
+        db.execute("INSERT OR IGNORE INTO garbage VALUES (?,?,?)", (old_node, file_id, index))
     refresh_file_state(db, file_id)
     return True
 

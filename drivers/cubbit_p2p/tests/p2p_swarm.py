@@ -1,0 +1,139 @@
+"""A real swarm for the tests: a coordinator and nodes as separate processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHUNK = 4096  # small chunks: many chunks per file, fast tests
+
+
+def free_port_block(count: int) -> int:
+    """A base port with ``count`` consecutive free ports after it."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count >= 65000:
+            continue
+        ok = True
+        for p in range(base, base + count + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+class Swarm:
+    """Processes of one swarm; nodes can be killed and restarted by index."""
+
+    def __init__(self, directory: Path, nodes: int, *, heartbeat: float = 0.5, dead_after: float = 2.0,
+                 extra: tuple[str, ...] = ()) -> None:
+        self.dir = directory
+        self.n = nodes
+        self.port = free_port_block(nodes + 1)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.heartbeat, self.dead_after = heartbeat, dead_after
+        self.base = [sys.executable, "-m", "corestore.cli", "swarm"]
+        self.log = open(directory / "swarm.log", "ab")  # noqa: SIM115
+        self.coordinator = subprocess.Popen(
+            [*self.base, "coordinator", "--listen", f"127.0.0.1:{self.port}",
+             "--db", str(self.db_path), "--heartbeat", str(heartbeat), "--dead-after", str(dead_after),
+             "--chunk-size", str(CHUNK), "--checker-interval", "1", "--audit-interval", "3600", *extra],
+            stdout=self.log, stderr=self.log,
+        )
+        self.nodes: list[subprocess.Popen | None] = [self._start_node(i) for i in range(nodes)]
+        self.wait_alive(nodes)
+        self.node_ids = [(directory / f"node{i}" / "node_id").read_text().strip() for i in range(nodes)]
+
+    @property
+    def db_path(self) -> Path:
+        return self.dir / "coordinator.db"
+
+    def node_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.port + 1 + i}"
+
+    def _start_node(self, i: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*self.base, "node", "--coordinator", self.url, "--listen", f"127.0.0.1:{self.port + 1 + i}",
+             "--data", str(self.dir / f"node{i}"), "--capacity", "20GiB", "--heartbeat", str(self.heartbeat)],
+            stdout=self.log, stderr=self.log,
+        )
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/status", timeout=10) as resp:
+            return json.load(resp)
+
+    def check(self) -> dict:
+        """Run the checker and every due repair now."""
+        req = urllib.request.Request(f"{self.url}/admin/check", method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return json.load(resp)
+
+    def wait_alive(self, count: int, timeout: float = 40) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if sum(n["state"] == "alive" for n in self.status()["nodes"]) >= count:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"fewer than {count} nodes alive after {timeout} s")
+
+    def wait_dead(self, indices: list[int], timeout: float = 30) -> None:
+        wanted = {self.node_ids[i] for i in indices}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = {n["node_id"] for n in self.status()["nodes"] if n["state"] == "dead"}
+            if wanted <= dead:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"nodes {indices} not declared dead")
+
+    def kill(self, i: int) -> None:
+        proc = self.nodes[i]
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            self.nodes[i] = None
+
+    def restart(self, i: int) -> None:
+        assert self.nodes[i] is None
+        self.nodes[i] = self._start_node(i)
+
+    def shard_path(self, file_id: str, index: int) -> Path:
+        """The file holding shard ``index`` of ``file_id``, wherever it is placed now."""
+        db = sqlite3.connect(self.db_path)
+        try:
+            (node_id,) = db.execute(
+                "SELECT node_id FROM shards WHERE file_id=? AND shard_index=?", (file_id, index)
+            ).fetchone()
+        finally:
+            db.close()
+        return self.dir / f"node{self.node_ids.index(node_id)}" / "shards" / file_id / str(index)
+
+    def node_of(self, file_id: str, index: int) -> int:
+        return int(self.shard_path(file_id, index).parts[-4].removeprefix("node"))
+
+    def stop(self) -> None:
+        for i in range(self.n):
+            self.kill(i)
+        self.coordinator.terminate()
+        try:
+            self.coordinator.wait(10)
+        except subprocess.TimeoutExpired:
+            self.coordinator.kill()
+        self.log.close()
