@@ -31,6 +31,8 @@ def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Await
         current_driver.set("-")
         started = time.perf_counter()
         operation = getattr(request.match_info.route, "name", None) or "http_other"
+        # Paths carry transfer tokens: log the route, never the path.
+        where = f"{request.method} {operation}"
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # aiohttp's own (404 route, 405 method): keep them plain
@@ -38,13 +40,13 @@ def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Await
             response = exc
         except CorestoreError as exc:
             if type(exc) is CorestoreError:
-                log.error("%s %s failed", request.method, request.path, exc_info=exc)
+                log.error("%s failed", where, exc_info=exc)
                 response = web.Response(status=500, text=f"internal error (request id {rid})\n")
             else:
-                log.info("%s %s: %s", request.method, request.path, exc.message, extra={"status": exc.http_status})
+                log.info("%s: %s", where, exc.message, extra={"status": exc.http_status})
                 response = web.Response(status=exc.http_status, text=exc.message + "\n")
         except Exception as exc:  # noqa: BLE001 - the one mapping point
-            log.error("%s %s failed with an internal error", request.method, request.path, exc_info=exc)
+            log.error("%s failed with an internal error", where, exc_info=exc)
             response = web.Response(status=500, text=f"internal error (request id {rid})\n")
         if not response.prepared:
             response.headers["X-Request-Id"] = rid

@@ -146,9 +146,10 @@ async def simple_download(request: web.Request) -> web.StreamResponse:
     if version:
         if not driver.supports(Capability.VERSIONS):
             raise InvalidArgument("this storage keeps no versions")
-        size = next((v.size async for v in driver.list_versions(ref) if v.key == version), None)  # type: ignore[attr-defined]
-        if size is None:
+        sizes = [v.size async for v in driver.list_versions(ref) if v.key == version]  # type: ignore[attr-defined]
+        if not sizes:
             raise NotFound(f"no version {version}")
+        size = sizes[0]
     try:
         byte_range = parse_range(request.headers.get("Range"), size)
     except ValueError:

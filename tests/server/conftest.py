@@ -26,7 +26,7 @@ from cs3.gateway.v1beta1 import gateway_api_pb2_grpc as gw_grpc
 from cs3.rpc.v1beta1 import code_pb2
 from cs3.storage.provider.v1beta1 import provider_api_pb2_grpc as sp_grpc
 
-JWT_SECRET = "test-secret-not-for-production"
+JWT_SECRET = "test-secret-not-for-production-0123456789"
 
 
 def free_port() -> int:
@@ -105,10 +105,13 @@ def start_server(root: Path, extra_server: str = "") -> Server:
 
     def pump() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            server.log.append(line)
-            if line.startswith("corestore serving"):
-                ready.set()
+        with open(root / "server.log", "a") as logfile:
+            for line in proc.stdout:
+                server.log.append(line)
+                logfile.write(line)
+                logfile.flush()
+                if line.startswith("corestore serving"):
+                    ready.set()
 
     threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + 30
