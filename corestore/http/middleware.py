@@ -7,11 +7,12 @@ response carries ``X-Request-Id``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from corestore.errors import CorestoreError
 from corestore.logs import new_request_id
@@ -20,6 +21,9 @@ from corestore.metrics import Metrics, current_driver
 __all__ = ["error_middleware"]
 
 log = logging.getLogger("corestore.http")
+
+#: What reading a request body raises when the client hangs up or sends less than announced.
+_CLIENT_GONE = (ConnectionError, ClientPayloadError, asyncio.IncompleteReadError)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,6 +39,9 @@ def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Await
         where = f"{request.method} {operation}"
         try:
             response = await handler(request)
+        except _CLIENT_GONE as exc:  # a cut connection is the client's doing, not a server error
+            log.info("%s: the client went away (%s)", where, exc or type(exc).__name__)
+            response = web.Response(status=400, text="connection lost\n")
         except web.HTTPException as exc:  # aiohttp's own (404 route, 405 method): keep them plain
             exc.headers["X-Request-Id"] = rid
             response = exc
