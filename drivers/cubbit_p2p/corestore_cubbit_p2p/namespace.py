@@ -160,10 +160,12 @@ def move(db: sqlite3.Connection, src: dict, dst: dict) -> dict:
     row, src_segs = _resolve(db, src)
     if row["id"] == ROOT:
         raise PermissionDenied("the root cannot be moved")
+    base = _resolve(db, {"id": dst.get("id")})[1] if dst.get("id") else ()
+    lexical = base + split_path(dst.get("path", "/"))
+    if lexical[: len(src_segs)] == src_segs:  # checked before the parent: d -> d/x/y/d
+        raise MoveIntoItself(f"{join_path(src_segs)} -> {join_path(lexical)}")
     parent, dst_parent_segs, name = _parent_of(db, dst)
     dst_segs = dst_parent_segs + (name,)
-    if dst_segs[: len(src_segs)] == src_segs:
-        raise MoveIntoItself(f"{join_path(src_segs)} -> {join_path(dst_segs)}")
     if db.execute("SELECT 1 FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)).fetchone():
         raise AlreadyExists(join_path(dst_segs))
     now = time.time()
