@@ -133,7 +133,7 @@ def test_unknown_storage_id(gateway: Any, einstein: list) -> None:
 
 
 def test_garbage_protobuf(server: Any, gateway: Any, einstein: list, folder: str) -> None:
-    with server.channel() as channel:
+    with grpc.insecure_channel(server.grpc_address) as channel:
         raw = channel.unary_unary("/cs3.gateway.v1beta1.GatewayAPI/Stat",
                                   request_serializer=None, response_deserializer=sp.StatResponse.FromString)
         res = raw(b"\xff\xff\xff\xff\x0f\x12\x99garbage", metadata=einstein)
