@@ -19,6 +19,7 @@ import asyncio
 import base64
 import hashlib
 import re
+import time
 import uuid
 import weakref
 from dataclasses import replace
@@ -61,6 +62,7 @@ from corestore_webdav.propfind import (
     QUOTA_PROPS,
     Entry,
     MultistatusParser,
+    TruncatedListing,
     meta_tag,
     propfind_body,
     proppatch_body,
@@ -74,7 +76,11 @@ __all__ = ["WebdavDriver"]
 
 #: Prefix of in-flight uploads; such names are hidden from listings.
 TEMP_PREFIX = ".corestore-upload-"
+#: Temporary uploads older than this (seconds) are leftovers of a crash; listings remove them.
+STALE_UPLOAD_AGE = 24 * 3600
 ROOT_ID = "root"
+#: Tries of a listing the server cut short (a concurrent delete while it walked the folder).
+LISTING_ATTEMPTS = 4
 _FRAGILE_NAME = re.compile(r"[;\x00-\x1f\x7f]")
 _XML = {"Content-Type": "application/xml; charset=utf-8"}
 
@@ -96,6 +102,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         self._scheme = "path"
         self._dead_props = False
         self._mangles_moves = False
+        self._background: set[asyncio.Future[None]] = set()
         self._id_paths: dict[str, tuple[str, ...]] = {}  # id -> last known segments (a hint)
         self._commit_locks: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -135,6 +142,8 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             self.narrow_capabilities({Capability.METADATA})
 
     async def aclose(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._http is not None:
             http, self._http = self._http, None
             await asyncio.to_thread(http.close)
@@ -411,15 +420,28 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         segments = await self._resolve(ref)
         extra, allprop = self._props_for(metadata_keys)
         folder_id: str | None = None
-        async for entry in self._propfind_children(segments, extra, allprop):
-            if entry.segments == segments:
-                if not entry.is_dir:
-                    raise NotAFolder(join_path(segments))
-                folder_id = await self._id_of(entry)
-                continue
-            if entry.segments[:-1] != segments or _hidden(entry.segments):
-                continue
-            yield await self._info(entry, folder_id, metadata_keys)
+        yielded: set[str] = set()  # names only, to resume after a truncated answer
+        for attempt in range(LISTING_ATTEMPTS):
+            try:
+                async for entry in self._propfind_children(segments, extra, allprop):
+                    if entry.segments == segments:
+                        if not entry.is_dir:
+                            raise NotAFolder(join_path(segments))
+                        folder_id = await self._id_of(entry)
+                        continue
+                    if entry.segments[:-1] != segments or entry.segments[-1] in yielded:
+                        continue
+                    if _hidden(entry.segments):
+                        if entry.mtime and time.time() - entry.mtime > STALE_UPLOAD_AGE:
+                            self._discard_later(entry.segments)  # left by a crashed writer
+                        continue
+                    yielded.add(entry.segments[-1])
+                    yield await self._info(entry, folder_id, metadata_keys)
+                return
+            except TruncatedListing:
+                if attempt == LISTING_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
 
     async def create_container(self, ref: Reference) -> ResourceInfo:
         segments = await self._resolve(ref)
@@ -545,7 +567,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
                 await self._move(temp, segments, overwrite=not options.if_not_exist)
                 info = await self._stat_segments(segments)
         except BaseException:
-            await asyncio.shield(self._delete_quietly(temp))
+            self._discard_later(temp)
             raise
         return _with_checksum(info, checksum)
 
@@ -607,6 +629,32 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         if target is not None:
             props.update({meta_tag(k): v for k, v in target.metadata.items()})
         await self._set_props(temp, props)
+
+    def _discard_later(self, temp: tuple[str, ...]) -> None:
+        """Remove a failed upload's temporary file, in the background.
+
+        A server may still be handling the cut PUT when our DELETE arrives (rclone then creates
+        or keeps the file after the DELETE), so look again a few times until it stays gone.
+        Temporary names are hidden from listings meanwhile; :meth:`aclose` waits for these tasks.
+        """
+        task = asyncio.ensure_future(self._discard(temp))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _discard(self, temp: tuple[str, ...]) -> None:
+        absent = 0
+        for delay in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
+            await asyncio.sleep(delay)
+            try:
+                if await self._entry_or_none(temp) is None:
+                    absent += 1
+                    if absent == 2:
+                        return
+                    continue
+            except CorestoreError:
+                return
+            absent = 0
+            await self._delete_quietly(temp)
 
     async def _delete_quietly(self, segments: tuple[str, ...]) -> None:
         try:

@@ -12,7 +12,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
-from xml.etree.ElementTree import Element, XMLPullParser
+from xml.etree.ElementTree import Element, ParseError, XMLPullParser
+
+from corestore.errors import CorestoreError, Unavailable
 from xml.sax.saxutils import escape
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "OC_FILEID",
     "Entry",
     "MultistatusParser",
+    "TruncatedListing",
     "meta_key_of",
     "meta_tag",
     "propfind_body",
@@ -100,6 +103,13 @@ def proppatch_body(set_props: dict[str, str], remove: Sequence[str] = ()) -> byt
     return (body + "</d:propertyupdate>").encode()
 
 
+class TruncatedListing(Unavailable):
+    """The server ended its multistatus early and appended an error (rclone does this when a
+    child vanishes while it walks the folder): entries may be missing, so the answer is void."""
+
+    default_message = "the WebDAV server returned a truncated listing"
+
+
 @dataclass(slots=True)
 class Entry:
     """One ``<d:response>``: a resource's location and the properties the server returned."""
@@ -129,21 +139,42 @@ class MultistatusParser:
         self._base = base_path.rstrip("/")
         self._parser = XMLPullParser(events=("start", "end"))
         self._root: Element | None = None
+        self._finished = False
 
     def feed(self, data: bytes) -> Iterator[Entry]:
-        self._parser.feed(data)
+        try:
+            self._parser.feed(data)
+        except ParseError as exc:
+            raise self._failure(exc) from exc
         yield from self._drain()
 
     def close(self) -> Iterator[Entry]:
-        self._parser.close()
+        try:
+            self._parser.close()
+        except ParseError as exc:
+            raise self._failure(exc) from exc
         yield from self._drain()
 
+    def _failure(self, exc: ParseError) -> CorestoreError:
+        if self._finished:
+            return TruncatedListing()
+        return CorestoreError(f"the WebDAV server sent malformed XML ({exc})")
+
     def _drain(self) -> Iterator[Entry]:
-        for event, element in self._parser.read_events():
+        events = self._parser.read_events()
+        while True:
+            try:  # the pull parser reports syntax errors here, after the good events
+                event, element = next(events)
+            except StopIteration:
+                return
+            except ParseError as exc:
+                raise self._failure(exc) from exc
             if event == "start":
                 if self._root is None:
                     self._root = element
                 continue
+            if element is self._root:
+                self._finished = True
             if element.tag == f"{DAV}response":
                 yield self._entry(element)
                 if self._root is not None:
