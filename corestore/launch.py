@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from corestore.server import READY_LINE
+
 __all__ = ["ServerProcess", "free_port", "posix_home_mount"]
 
 
@@ -83,7 +85,7 @@ class ServerProcess:
                     srv.log.append(line)
                     logfile.write(line)
                     logfile.flush()
-                    if line.startswith("corestore serving"):
+                    if line.rstrip("\n") == READY_LINE:
                         ready.set()
 
         threading.Thread(target=pump, name="corestore-serve-output", daemon=True).start()

@@ -36,6 +36,9 @@ __all__ = ["add_serve_command", "serve"]
 
 log = logging.getLogger("corestore.server")
 
+#: The last line of the startup banner: the server accepts requests once it is printed.
+READY_LINE = "  ready    (SIGTERM or Ctrl-C stops the server)"
+
 #: How long in-flight requests may take to finish after SIGTERM.
 GRACE_SECONDS = 5.0
 
@@ -120,6 +123,7 @@ def _print_endpoints(config: ServerConfig, grpc_address: str, http_url: str) -> 
     ]
     for m in config.mounts:
         lines.append(f"  mount    {m.path} -> {m.driver} (storage id {m.id}{', homes' if m.home else ''})")
+    lines.append(READY_LINE)
     print("\n".join(lines), flush=True)
 
 
