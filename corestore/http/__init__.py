@@ -35,4 +35,7 @@ def build_http_app(state: ServerState) -> web.Application:
         *transfer.routes(),
         *tus.routes(),
     ])
+    from corestore.webdav import add_webdav_routes  # noqa: PLC0415 - webdav imports corestore.http
+
+    add_webdav_routes(app, state)
     return app
