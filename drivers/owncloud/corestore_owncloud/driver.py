@@ -60,7 +60,7 @@ from corestore_owncloud.options import OwncloudOptions
 from corestore_webdav.bridge import feed_thread, stream_from_thread
 from corestore_webdav.driver import WebdavDriver
 from corestore_webdav.propfind import OC_FILEID, Entry, propfind_body
-from corestore_webdav.status import error_for, raise_for_status, transport_errors
+from corestore_webdav.status import raise_for_status, transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -88,6 +88,7 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
         self._folder = split_path(self.options.folder)
         self.flavor = "owncloud"
         self.server_capabilities = Capabilities()
+        self._root_fileid: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -98,16 +99,31 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
             if self.flavor == "auto":
                 self.flavor = await self._detect_flavor()
             self.server_capabilities = await self._read_capabilities()
+            root = await self._propfind_one((), (OC_FILEID,))
+            self._root_fileid = root.fileid
+            caps = self.server_capabilities
+            missing: set[Capability] = set()
+            versions = self.options.versions and caps.versioning and self._scheme == "fileid"
+            if not (versions and await self._serves(self._versions_probe_url())):
+                missing.add(Capability.VERSIONS)  # version URLs are keyed by oc:fileid
+            if not (self.options.recycle and caps.undelete and await self._serves(self._trash_url())):
+                missing.add(Capability.RECYCLE)
         except BaseException:
             await self.aclose()
             raise
-        caps = self.server_capabilities
-        missing: set[Capability] = set()
-        if not (self.options.versions and caps.versioning and self._scheme == "fileid"):
-            missing.add(Capability.VERSIONS)  # version URLs are keyed by oc:fileid
-        if not (self.options.recycle and caps.undelete):
-            missing.add(Capability.RECYCLE)
         self.narrow_capabilities(missing)
+
+    async def _serves(self, url: str) -> bool:
+        """Whether a dialect endpoint exists: OCS may announce what a gateway does not route."""
+        response = await self._request(
+            "PROPFIND", url, headers={"Depth": "0", **_XML}, content=propfind_body(), check=False
+        )
+        return response.status_code == 207
+
+    def _versions_probe_url(self) -> str:
+        if self.flavor == "nextcloud":
+            return self.options.dav_url("versions", self.options.dav_user, "versions")
+        return self.options.dav_url("meta", self._root_fileid or "0")
 
     async def _detect_flavor(self) -> str:
         response = await self._request("GET", f"{self.options.server_url}/status.php", check=False)
@@ -118,8 +134,6 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
         """OCS capabilities; a server without OCS (a plain WebDAV server) has none of them."""
         url = f"{self.options.server_url}/ocs/v1.php/cloud/capabilities?format=json"
         response = await self._request("GET", url, headers={"OCS-APIRequest": "true"}, check=False)
-        if response.status_code in (401, 403):
-            raise error_for(response.status_code, "OCS capabilities")
         return parse_capabilities(response.content) if response.is_success else Capabilities()
 
     # -- HTTP beyond the files tree -----------------------------------------------------------

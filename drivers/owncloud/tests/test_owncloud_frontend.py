@@ -1,0 +1,72 @@
+"""The conformance kit against corestore's own WebDAV front end, in its ownCloud dialect.
+
+A real ``corestore serve`` subprocess (the ``tests/server`` harness) serves einstein's posix home
+at ``/remote.php/dav/files/einstein/``; the driver attaches to it as it would to ownCloud.
+Versions and the trash bin are ownCloud endpoints the front end may not serve: the driver then
+narrows them away after reading OCS and probing, and the kit skips their tests.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from corestore.errors import PermissionDenied
+from corestore.testing import DriverTests
+from corestore_owncloud import OwncloudDriver
+
+from .conftest import server_harness  # noqa: TID252
+
+USER, PASSWORD = "einstein", "relativity"
+
+
+def _speaks_owncloud_dav(url: str) -> bool:
+    request = urllib.request.Request(f"{url}/remote.php/dav/files/{USER}/", method="PROPFIND")
+    request.add_header("Depth", "0")
+    request.add_header("Authorization", "Basic ZWluc3RlaW46cmVsYXRpdml0eQ==")  # einstein:relativity
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status == 207
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def corestore_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    server = server_harness().start_server(tmp_path_factory.mktemp("oc-serve"))
+    try:
+        if not _speaks_owncloud_dav(server.http_url):
+            pytest.skip("this corestore serve has no WebDAV front end at /remote.php/dav/files/ yet")
+        yield server
+    finally:
+        server.stop()
+
+
+def frontend_config(server: Any, **extra: object) -> dict[str, object]:
+    return {"url": server.http_url, "username": USER, "password": PASSWORD, **extra}
+
+
+class TestFrontendConformance(DriverTests):
+    """The whole kit through ``/remote.php/dav/files/einstein/`` of a real ``corestore serve``."""
+
+    large_file_size = 96 << 20
+
+    @pytest_asyncio.fixture
+    async def driver(self, corestore_server: Any) -> AsyncIterator[OwncloudDriver]:
+        async with OwncloudDriver.from_config(frontend_config(corestore_server)) as driver:
+            yield driver
+
+
+async def test_frontend_wrong_password_is_permission_denied(corestore_server: Any) -> None:
+    driver = OwncloudDriver.from_config(frontend_config(corestore_server, password="wrong"))
+    with pytest.raises(PermissionDenied):
+        await driver.open()
+
+
+async def test_frontend_dialect_is_read(corestore_server: Any) -> None:
+    async with OwncloudDriver.from_config(frontend_config(corestore_server)) as driver:
+        assert driver._scheme == "fileid", "the front end serves oc:fileid"
