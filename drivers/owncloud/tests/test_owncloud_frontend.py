@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from corestore.driver import Capability
 from corestore.errors import PermissionDenied
-from corestore.testing import DriverTests
+from corestore.resources import Reference
+from corestore.testing import DriverTests, write_bytes
 from corestore_owncloud import OwncloudDriver
 
 from .conftest import server_harness  # noqa: TID252
@@ -70,3 +72,15 @@ async def test_frontend_wrong_password_is_permission_denied(corestore_server: An
 async def test_frontend_dialect_is_read(corestore_server: Any) -> None:
     async with OwncloudDriver.from_config(frontend_config(corestore_server)) as driver:
         assert driver._scheme == "fileid", "the front end serves oc:fileid"
+
+
+async def test_frontend_capabilities_and_checksums(corestore_server: Any) -> None:
+    """OCS of the front end announces neither versions nor trash, so both are narrowed away;
+    the SHA1 it keeps (oc:checksums) comes back from stat, equal to the one computed on upload."""
+    async with OwncloudDriver.from_config(frontend_config(corestore_server)) as driver:
+        assert not driver.supports(Capability.VERSIONS) and not driver.supports(Capability.RECYCLE)
+        assert driver.server_capabilities.checksum_types == ("sha1",)
+        written = await write_bytes(driver, "/checksummed", b"some bytes")
+        stat = await driver.stat(Reference.of("/checksummed"))
+        assert written.checksum is not None and stat.checksum == written.checksum
+        assert stat.id == written.id
