@@ -3,17 +3,18 @@
 Everything here is pure (bytes in, dataclasses out) so it is tested on the servers' own published
 responses (``tests/fixtures``) without a server.
 
-=====================  ==============================================  ============================================
-                       ownCloud 10                                     Nextcloud
-=====================  ==============================================  ============================================
-versions of a file     ``meta/<fileid>/v`` (PROPFIND, GET ``v/<key>``)  ``versions/<user>/versions/<fileid>``
-restore a version      COPY ``meta/<fileid>/v/<key>`` to the file       MOVE the version to ``versions/<user>/restore/target``
-trash bin              ``trash-bin/<user>/`` (key: the file id)         ``trashbin/<user>/trash/`` (key: ``name.d<time>``)
-restore from trash     MOVE the item to ``files/<user>/<path>``         MOVE the item to ``trashbin/<user>/restore/<key>``
-trash properties       ``oc:trashbin-original-{filename,location}``,   ``nc:trashbin-{filename,original-location,``
-                       ``oc:trashbin-delete-{timestamp,datetime}``      ``deletion-time}``
-id to path             ``meta/<fileid>`` ``oc:meta-path-for-user``       (none: the tree is searched)
-=====================  ==============================================  ============================================
+ownCloud 10 and Nextcloud differ in where they put things:
+
+* versions of a file: ``meta/<fileid>/v`` (ownCloud; GET ``v/<key>``, restore by COPY onto the
+  file) or ``versions/<user>/versions/<fileid>`` (Nextcloud; restore by MOVE to
+  ``versions/<user>/restore/target``);
+* trash bin: ``trash-bin/<user>/`` keyed by file id, restored by MOVE to the file's path
+  (ownCloud), or ``trashbin/<user>/trash/`` keyed by ``<name>.d<time>``, restored by MOVE to
+  ``trashbin/<user>/restore/<key>`` (Nextcloud);
+* trash properties: ``oc:trashbin-original-{filename,location}`` and
+  ``oc:trashbin-delete-{timestamp,datetime}`` (ownCloud), ``nc:trashbin-{filename,
+  original-location,deletion-time}`` (Nextcloud);
+* id to path: ``meta/<fileid>`` answers ``oc:meta-path-for-user`` (ownCloud only).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from corestore.resources import Checksum
 from corestore_webdav.propfind import Entry, MultistatusParser
+
+from corestore.resources import Checksum
 
 __all__ = [
     "OC",

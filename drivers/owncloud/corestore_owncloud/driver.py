@@ -24,6 +24,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from corestore_webdav.bridge import feed_thread, stream_from_thread
+from corestore_webdav.driver import WebdavDriver
+from corestore_webdav.propfind import OC_FILEID, Entry, propfind_body
+from corestore_webdav.status import raise_for_status, transport_errors
+
 from corestore.driver import Capability, SupportsRecycle, SupportsVersions
 from corestore.errors import (
     AlreadyExists,
@@ -31,7 +36,6 @@ from corestore.errors import (
     IsAFolder,
     MissingParent,
     NotFound,
-    PermissionDenied,
 )
 from corestore.paths import join_path, split_path
 from corestore.resources import (
@@ -57,10 +61,6 @@ from corestore_owncloud.dialect import (
     product_of_status,
 )
 from corestore_owncloud.options import OwncloudOptions
-from corestore_webdav.bridge import feed_thread, stream_from_thread
-from corestore_webdav.driver import WebdavDriver
-from corestore_webdav.propfind import OC_FILEID, Entry, propfind_body
-from corestore_webdav.status import raise_for_status, transport_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -106,7 +106,9 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
             versions = self.options.versions and caps.versioning and self._scheme == "fileid"
             if not (versions and await self._serves(self._versions_probe_url())):
                 missing.add(Capability.VERSIONS)  # version URLs are keyed by oc:fileid
-            if not (self.options.recycle and caps.undelete and await self._serves(self._trash_url())):
+            if not (
+                self.options.recycle and caps.undelete and await self._serves(self._trash_url())
+            ):
                 missing.add(Capability.RECYCLE)
         except BaseException:
             await self.aclose()
@@ -163,8 +165,12 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
     ) -> list[OcEntry]:
         """A PROPFIND on a dialect endpoint; entries carry paths relative to ``url``."""
         response = await self._request(
-            "PROPFIND", url, headers={"Depth": depth, **_XML}, content=propfind_body(props),
-            overrides={409: NotFound}, what=what,
+            "PROPFIND",
+            url,
+            headers={"Depth": depth, **_XML},
+            content=propfind_body(props),
+            overrides={409: NotFound},
+            what=what,
         )
         return parse_multistatus(response.content, unquote(urlsplit(url).path))
 
@@ -312,7 +318,9 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
         async for chunk in self._download(url, what, byte_range):
             yield chunk
 
-    async def restore_version(self, ref: Reference, key: str, *, lock_id: str | None = None) -> None:
+    async def restore_version(
+        self, ref: Reference, key: str, *, lock_id: str | None = None
+    ) -> None:
         segments, fileid = await self._fileid(ref)
         _check_key(key)
         source, what = self._versions_url(fileid, key), f"{join_path(segments)}@{key}"
@@ -365,7 +373,8 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
     async def _trash_entries(self) -> list[tuple[OcEntry, tuple[str, ...]]]:
         """Top-level trash items that were deleted from inside this mount, with their paths."""
         entries = await self._propfind_url(
-            self._trash_url(), ("{DAV:}resourcetype", "{DAV:}getcontentlength", *TRASH_PROPS),
+            self._trash_url(),
+            ("{DAV:}resourcetype", "{DAV:}getcontentlength", *TRASH_PROPS),
             what="trash bin",
         )
         items = []
@@ -411,13 +420,18 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
         if self.flavor == "nextcloud":
             # Nextcloud restores to the original location only; move it on from there
             destination = self.options.dav_url("trashbin", self.options.dav_user, "restore", key)
-            await self._request("MOVE", self._trash_url(key), headers={"Destination": destination}, what=what)
+            await self._request(
+                "MOVE", self._trash_url(key), headers={"Destination": destination}, what=what
+            )
             if target != original:
                 await self._move(original, target, overwrite=False)
         else:
             headers = {"Destination": self._url(target), "Overwrite": "F"}
             await self._request(
-                "MOVE", self._trash_url(key), headers=headers, what=what,
+                "MOVE",
+                self._trash_url(key),
+                headers=headers,
+                what=what,
                 overrides={412: AlreadyExists, 409: MissingParent},
             )
         return await self._stat_segments(target)
@@ -429,14 +443,6 @@ class OwncloudDriver(WebdavDriver, SupportsVersions, SupportsRecycle):
             await self._trash_item(key)
         for item in keys:
             await self._request("DELETE", self._trash_url(item), what=f"trash bin item {item}")
-
-    # -- guard rails --------------------------------------------------------------------------
-
-    async def delete(self, ref: Reference, *, lock_id: str | None = None) -> None:
-        segments = await self._resolve(ref)
-        if not segments:
-            raise PermissionDenied("the root of a mount cannot be deleted")
-        await super().delete(ref, lock_id=lock_id)
 
 
 def _verified_last(body: Iterator[bytes], digest: StreamDigest) -> Iterator[bytes]:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+from corestore_webdav.options import WebdavOptions
+
 from corestore.config import option
 from corestore.errors import ConfigError
-from corestore_webdav.options import WebdavOptions
 
 Flavor = Literal["auto", "owncloud", "nextcloud"]
 
@@ -31,9 +32,7 @@ class OwncloudOptions(WebdavOptions):
     folder: str = option(
         "/", doc="folder of the user's files to mount, e.g. /Science (default: all of them)"
     )
-    flavor: Flavor = option(
-        "auto", doc="server dialect; 'auto' reads productname from status.php"
-    )
+    flavor: Flavor = option("auto", doc="server dialect; 'auto' reads productname from status.php")
     versions: bool = option(True, doc="offer file versions when the server's OCS says it has them")
     recycle: bool = option(True, doc="offer the trash bin when the server's OCS says it has one")
     atomic_put: bool = option(

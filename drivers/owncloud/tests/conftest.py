@@ -14,7 +14,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 from corestore_webdav.servers import WebdavServer, start_wsgidav
 
 USER, PASSWORD = "alice", "wonderland"
@@ -31,7 +30,9 @@ def wsgidav_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebdavS
 
 def server_harness() -> ModuleType:
     """``tests/server/conftest.py``, loaded by path (test modules cannot import it by name)."""
-    spec = importlib.util.spec_from_file_location("corestore_server_harness", REPO / "tests/server/conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "corestore_server_harness", REPO / "tests/server/conftest.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

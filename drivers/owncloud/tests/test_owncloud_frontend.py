@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from corestore_owncloud import OwncloudDriver
 
 from corestore.driver import Capability
 from corestore.errors import PermissionDenied
 from corestore.resources import Reference
 from corestore.testing import DriverTests, write_bytes
-from corestore_owncloud import OwncloudDriver
 
 from .conftest import server_harness  # noqa: TID252
 
@@ -42,7 +42,9 @@ def corestore_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server = server_harness().start_server(tmp_path_factory.mktemp("oc-serve"))
     try:
         if not _speaks_owncloud_dav(server.http_url):
-            pytest.skip("this corestore serve has no WebDAV front end at /remote.php/dav/files/ yet")
+            pytest.skip(
+                "this corestore serve has no WebDAV front end at /remote.php/dav/files/ yet"
+            )
         yield server
     finally:
         server.stop()

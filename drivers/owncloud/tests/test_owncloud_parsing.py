@@ -6,9 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from corestore.errors import ConfigError
-from corestore.resources import Checksum
 from corestore_owncloud import OwncloudDriver
 from corestore_owncloud.dialect import (
     parse_capabilities,
@@ -17,6 +14,9 @@ from corestore_owncloud.dialect import (
     pick_checksum,
     product_of_status,
 )
+
+from corestore.errors import ConfigError
+from corestore.resources import Checksum
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -46,7 +46,12 @@ def test_nextcloud_listing_with_checksums_and_folder_size() -> None:
 def test_owncloud_versions() -> None:
     root, *versions = load("owncloud-meta-versions.xml", "/remote.php/dav/meta/13/v")
     assert root.segments == () and root.is_dir
-    assert [v.segments[0] for v in versions] == ["1585557207", "1585557036", "1585556860", "1584946264"]
+    assert [v.segments[0] for v in versions] == [
+        "1585557207",
+        "1585557036",
+        "1585556860",
+        "1584946264",
+    ]
     assert [v.size for v in versions] == [13313, 13055, 13091, 36227]
     assert versions[0].etag == '"44daf1a8e9f196de0e8f8af3d5a7b6c6"'
     assert versions[0].mtime == 1585557207.0  # getlastmodified, matching the key
@@ -56,7 +61,10 @@ def test_owncloud_versions() -> None:
 def test_nextcloud_versions() -> None:
     root, *versions = load("nextcloud-versions.xml", "/remote.php/dav/versions/alice/versions/7")
     assert root.segments == () and root.is_dir
-    assert [(v.segments[0], v.size) for v in versions] == [("1675789581", 3030237), ("1658293943", 2950773)]
+    assert [(v.segments[0], v.size) for v in versions] == [
+        ("1675789581", 3030237),
+        ("1658293943", 2950773),
+    ]
     assert all(v.mtime == float(v.segments[0]) for v in versions)
 
 
@@ -79,11 +87,17 @@ def test_nextcloud_trashbin() -> None:
     assert photo.segments == ("Birdie & Co.jpg.d1675789581",)
     assert photo.trash_name == "Birdie & Co.jpg"
     assert photo.trash_location == "Photos/Birdie & Co.jpg" and photo.trash_time == 1675789581.0
-    assert folder.is_dir and folder.total_size == 8192 and folder.trash_location == "Documents/Old notes"
+    assert (
+        folder.is_dir
+        and folder.total_size == 8192
+        and folder.trash_location == "Documents/Old notes"
+    )
 
 
 def test_trash_locations_map_into_the_mounted_folder() -> None:
-    driver = OwncloudDriver.from_config({"url": "https://cloud.example.org/", "username": "alice", "folder": "/Photos"})
+    driver = OwncloudDriver.from_config(
+        {"url": "https://cloud.example.org/", "username": "alice", "folder": "/Photos"}
+    )
     assert driver._mount_segments("Photos/Birdie & Co.jpg") == ("Birdie & Co.jpg",)
     assert driver._mount_segments("/Photos") == ()
     assert driver._mount_segments("Documents/Old notes") is None
@@ -93,7 +107,10 @@ def test_trash_locations_map_into_the_mounted_folder() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("SHA1:AB12 MD5:cd34 ADLER32:0a1b", [("sha1", "ab12"), ("md5", "cd34"), ("adler32", "0a1b")]),
+        (
+            "SHA1:AB12 MD5:cd34 ADLER32:0a1b",
+            [("sha1", "ab12"), ("md5", "cd34"), ("adler32", "0a1b")],
+        ),
         ("md5:04c36b75222cd9fd47f2607333029106", [("md5", "04c36b75222cd9fd47f2607333029106")]),
         ("SHA3-256:ff bogus :x", []),
         ("", []),
@@ -111,20 +128,41 @@ def test_preferred_checksum() -> None:
 
 
 def test_capabilities_of_both_servers() -> None:
-    owncloud = {"ocs": {"data": {
-        "version": {"major": 10, "string": "10.12.2", "edition": "Community", "product": "ownCloud"},
-        "capabilities": {
-            "checksums": {"supportedTypes": ["SHA1"], "preferredUploadType": "SHA1"},
-            "files": {"undelete": True, "versioning": True, "bigfilechunking": True},
-            "dav": {"chunking": "1.0", "trashbin": "1.0"},
-        },
-    }}}
-    nextcloud = {"ocs": {"data": {
-        "version": {"major": 28, "string": "28.0.4", "edition": ""},
-        "capabilities": {"files": {"undelete": True, "versioning": False}, "theming": {"name": "Nextcloud"}},
-    }}}
+    owncloud = {
+        "ocs": {
+            "data": {
+                "version": {
+                    "major": 10,
+                    "string": "10.12.2",
+                    "edition": "Community",
+                    "product": "ownCloud",
+                },
+                "capabilities": {
+                    "checksums": {"supportedTypes": ["SHA1"], "preferredUploadType": "SHA1"},
+                    "files": {"undelete": True, "versioning": True, "bigfilechunking": True},
+                    "dav": {"chunking": "1.0", "trashbin": "1.0"},
+                },
+            }
+        }
+    }
+    nextcloud = {
+        "ocs": {
+            "data": {
+                "version": {"major": 28, "string": "28.0.4", "edition": ""},
+                "capabilities": {
+                    "files": {"undelete": True, "versioning": False},
+                    "theming": {"name": "Nextcloud"},
+                },
+            }
+        }
+    }
     oc = parse_capabilities(json.dumps(owncloud).encode())
-    assert (oc.versioning, oc.undelete, oc.product, oc.checksum_types) == (True, True, "ownCloud", ("sha1",))
+    assert (oc.versioning, oc.undelete, oc.product, oc.checksum_types) == (
+        True,
+        True,
+        "ownCloud",
+        ("sha1",),
+    )
     nc = parse_capabilities(json.dumps(nextcloud).encode())
     assert (nc.versioning, nc.undelete, nc.product) == (False, True, "Nextcloud")
     for broken in (b"", b"<html>", b"[]", b'{"ocs": {}}'):
@@ -132,13 +170,21 @@ def test_capabilities_of_both_servers() -> None:
 
 
 def test_status_php() -> None:
-    assert product_of_status(b'{"installed":true,"productname":"Nextcloud","version":"28.0.4.1"}') == "Nextcloud"
+    assert (
+        product_of_status(b'{"installed":true,"productname":"Nextcloud","version":"28.0.4.1"}')
+        == "Nextcloud"
+    )
     assert product_of_status(b"not json") == ""
 
 
 def test_options() -> None:
     driver = OwncloudDriver.from_config(
-        {"url": "https://example.org/owncloud/", "username": "a@b.c", "user": "u 1", "folder": "/Sci/Data"}
+        {
+            "url": "https://example.org/owncloud/",
+            "username": "a@b.c",
+            "user": "u 1",
+            "folder": "/Sci/Data",
+        }
     )
     assert driver._base_url == "https://example.org/owncloud/remote.php/dav/files/u%201/Sci/Data"
     assert driver._base_path == "/owncloud/remote.php/dav/files/u 1/Sci/Data"

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from corestore_owncloud import OwncloudDriver
+from corestore_webdav.servers import WebdavServer
 
 from corestore.driver import Capability
 from corestore.errors import PermissionDenied
 from corestore.resources import Reference
 from corestore.testing import read_all, write_bytes
-from corestore_owncloud import OwncloudDriver
-from corestore_webdav.servers import WebdavServer
 
 from .conftest import PASSWORD, USER  # noqa: TID252
 
@@ -33,7 +33,9 @@ async def test_without_ocs_versions_and_trash_are_narrowed(driver: OwncloudDrive
     assert driver.supports(Capability.METADATA)  # wsgidav keeps dead properties
 
 
-async def test_files_land_under_the_users_dav_folder(driver: OwncloudDriver, wsgidav_server: WebdavServer) -> None:
+async def test_files_land_under_the_users_dav_folder(
+    driver: OwncloudDriver, wsgidav_server: WebdavServer
+) -> None:
     await driver.create_container(Reference.of("/d"))
     await write_bytes(driver, "/d/f", b"hello")
     assert (wsgidav_server.root / "remote.php/dav/files" / USER / "d/f").read_bytes() == b"hello"
@@ -45,7 +47,9 @@ async def test_a_subfolder_mount(wsgidav_server: WebdavServer) -> None:
     async with OwncloudDriver.from_config(config(wsgidav_server, folder="/Science")) as d:
         await write_bytes(d, "/x", b"data")  # one PUT
         assert await read_all(d, "/x") == b"data"
-    assert (wsgidav_server.root / "remote.php/dav/files" / USER / "Science/x").read_bytes() == b"data"
+    assert (
+        wsgidav_server.root / "remote.php/dav/files" / USER / "Science/x"
+    ).read_bytes() == b"data"
 
 
 async def test_wrong_password_is_permission_denied(wsgidav_server: WebdavServer) -> None:
