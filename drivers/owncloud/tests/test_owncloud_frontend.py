@@ -86,3 +86,20 @@ async def test_frontend_capabilities_and_checksums(corestore_server: Any) -> Non
         stat = await driver.stat(Reference.of("/checksummed"))
         assert written.checksum is not None and stat.checksum == written.checksum
         assert stat.id == written.id
+
+
+async def test_frontend_one_put_keeps_the_id_and_ids_survive_moves(corestore_server: Any) -> None:
+    """Overwrites are one PUT, so the file keeps its oc:fileid; a second driver (empty id cache)
+    finds the file by that id after a move made by the first."""
+    config = frontend_config(corestore_server)
+    async with (
+        OwncloudDriver.from_config(config) as one,
+        OwncloudDriver.from_config(config) as other,
+    ):
+        await one.create_container(Reference.of("/ids"))
+        first = await write_bytes(one, "/ids/f", b"one")
+        second = await write_bytes(one, "/ids/f", b"two")
+        assert second.id == first.id and second.etag != first.etag
+        await one.move(Reference.of("/ids"), Reference.of("/ids-moved"))
+        found = await other.stat(Reference.by_id(first.id))
+        assert found.path == "/ids-moved/f"
