@@ -1,0 +1,140 @@
+"""1 GiB upload and download through ``corestore serve``'s HTTP data path into posix, vs ``cp``.
+
+The baseline is ``cp`` of the same 1 GiB file on the same disk, measured in the same run; the
+figure of merit is ``cp time / HTTP time`` (1.0 = as fast as cp; the target is >= 0.5 each way).
+The server runs as its own process with posix ``fsync = false``, because ``cp`` does not fsync
+either: both sides write to the page cache. ``curl`` is the HTTP client (a native client, so the
+measurement is the server's speed, not a Python client's).
+
+Run: ``uv run pytest bench/test_http_posix.py --benchmark-only -s``
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cs3.gateway.v1beta1 import gateway_api_pb2 as gw
+from cs3.gateway.v1beta1 import gateway_api_pb2_grpc as gw_grpc
+from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
+from cs3.storage.provider.v1beta1 import resources_pb2 as spr
+from cs3.types.v1beta1 import types_pb2
+
+from corestore.launch import ServerProcess, posix_home_mount
+
+GiB = 1 << 30
+ROUNDS = 3
+PATH = "/home/einstein/bench.bin"
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the benchmark uses curl as HTTP client")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-http")
+
+
+@pytest.fixture(scope="module")
+def source(workdir: Path) -> Path:
+    path = workdir / "source.bin"
+    block = bytes(range(256)) * 4096 * 4  # 4 MiB, varied bytes (no sparse-file shortcuts)
+    with open(path, "wb") as fh:
+        for _ in range(GiB // len(block)):
+            fh.write(block)
+    return path
+
+
+class CpBaseline:
+    """``cp`` of the source file, timed right before each HTTP round (interleaved, so both see
+    the same disk state). Every timed operation starts after ``sync`` has flushed dirty pages:
+    otherwise whichever runs later pays for the writeback of the earlier ones."""
+
+    def __init__(self, source: Path, workdir: Path) -> None:
+        self.source, self.target = source, workdir / "cp.bin"
+        self.times: list[float] = []
+
+    def __call__(self) -> None:
+        subprocess.run(["sync"], check=True)
+        started = time.perf_counter()
+        subprocess.run(["cp", str(self.source), str(self.target)], check=True)
+        self.times.append(time.perf_counter() - started)
+        self.target.unlink()
+        subprocess.run(["sync"], check=True)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+@pytest.fixture(scope="module")
+def session(workdir: Path) -> Iterator[tuple[ServerProcess, gw_grpc.GatewayAPIStub, list]]:
+    server = ServerProcess.start(workdir / "server", mounts=posix_home_mount(workdir / "server" / "home", fsync=False),
+                                 server='log_level = "warning"')
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        stub = gw_grpc.GatewayAPIStub(channel)
+        auth = stub.Authenticate(gw.AuthenticateRequest(type="basic", client_id="einstein", client_secret="relativity"))
+        yield server, stub, [("x-access-token", auth.token)]
+    server.stop()
+
+
+def _upload_url(stub: gw_grpc.GatewayAPIStub, token: list) -> tuple[str, str]:
+    opaque = types_pb2.Opaque(map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(GiB).encode())})
+    res = stub.InitiateFileUpload(sp.InitiateFileUploadRequest(ref=spr.Reference(path=PATH), opaque=opaque), metadata=token)
+    proto = next(p for p in res.protocols if p.protocol == "simple")
+    return proto.upload_endpoint, proto.token
+
+
+def _download_url(stub: gw_grpc.GatewayAPIStub, token: list) -> tuple[str, str]:
+    res = stub.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=spr.Reference(path=PATH)), metadata=token)
+    return res.protocols[0].download_endpoint, res.protocols[0].token
+
+
+def _curl(*args: str) -> None:
+    out = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{http_code}", *args],
+                         check=True, capture_output=True, text=True)
+    assert out.stdout in ("200", "201"), out
+
+
+def _report(benchmark, what: str, baseline: CpBaseline) -> None:  # noqa: ANN001
+    http = benchmark.stats.stats.median
+    cp = baseline.median
+    ratio = cp / http
+    benchmark.extra_info.update({"cp_seconds": cp, "http_seconds": http, "ratio_to_cp": ratio,
+                                 "http_GiB_per_s": 1 / http, "cp_GiB_per_s": 1 / cp})
+    print(f"\n{what}: HTTP {1 / http:.2f} GiB/s, cp {1 / cp:.2f} GiB/s, ratio {ratio:.2f} (target >= 0.5)")
+
+
+def test_upload_1gib(benchmark, session, source: Path, workdir: Path) -> None:  # noqa: ANN001
+    _, stub, token = session
+    urls = iter([_upload_url(stub, token) for _ in range(ROUNDS + 1)])
+    baseline = CpBaseline(source, workdir)
+
+    def upload() -> None:
+        url, transfer = next(urls)
+        _curl("-T", str(source), "-H", f"X-Reva-Transfer: {transfer}", url)
+
+    benchmark.pedantic(upload, setup=baseline, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _report(benchmark, "upload 1 GiB", baseline)
+
+
+def test_download_1gib(benchmark, session, source: Path, workdir: Path) -> None:  # noqa: ANN001
+    _, stub, token = session
+    baseline = CpBaseline(source, workdir)
+    url, transfer = _upload_url(stub, token)
+    _curl("-T", str(source), "-H", f"X-Reva-Transfer: {transfer}", url)
+    url, transfer = _download_url(stub, token)
+    target = workdir / "download.bin"
+
+    def download() -> None:
+        subprocess.run(["curl", "-sS", "--fail", "-H", f"X-Reva-Transfer: {transfer}", "-o", str(target), url],
+                       check=True)
+
+    benchmark.pedantic(download, setup=baseline, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    assert target.stat().st_size == GiB
+    _report(benchmark, "download 1 GiB", baseline)
