@@ -80,6 +80,10 @@ async def serve(config: ServerConfig, *, on_ready: Callable[[ServerState], None]
         service=StorageService(mounts), users=users, tokens=tokens, metrics=Metrics(), idp=opts.idp,
         data_url="", upload_dir=config.upload_dir,
     )
+    if config.ocm.enabled:
+        from corestore.ocm.wiring import enable_ocm  # noqa: PLC0415 - only when enabled
+
+        mounts = enable_ocm(state, config)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,6 +102,8 @@ async def serve(config: ServerConfig, *, on_ready: Callable[[ServerState], None]
         bound_port = runner.addresses[0][1] if runner.addresses else http_port
         public = opts.public_url.rstrip("/") or f"http://{http_host}:{bound_port}"
         state.data_url = f"{public}/data"
+        if state.ocm is not None:
+            state.ocm.bind(public)
         grpc_server, grpc_port = build_grpc_server(state, opts.grpc)
         await grpc_server.start()
         grpc_host, _ = _host_port(opts.grpc, "grpc")
@@ -112,6 +118,8 @@ async def serve(config: ServerConfig, *, on_ready: Callable[[ServerState], None]
         if grpc_server is not None:
             await grpc_server.stop(GRACE_SECONDS)
         await runner.cleanup()
+        if state.ocm is not None:
+            await state.ocm.aclose()
         await mounts.aclose()
 
 

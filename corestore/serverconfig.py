@@ -23,12 +23,13 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from corestore.config import option, parse_options
 from corestore.errors import ConfigError
+from corestore.ocm.config import OcmOptions
 from corestore.paths import join_path, split_path
 
 __all__ = ["MountConfig", "ServerConfig", "ServerOptions", "default_config", "load_config"]
@@ -72,6 +73,7 @@ class ServerConfig:
     server: ServerOptions
     mounts: tuple[MountConfig, ...]
     root: Path = DEFAULT_ROOT
+    ocm: OcmOptions = field(default_factory=OcmOptions)
 
     @property
     def upload_dir(self) -> Path:
@@ -87,9 +89,9 @@ def _normalise_mount(mount: MountConfig) -> MountConfig:
 
 
 def _build(raw: Mapping[str, Any], root: Path) -> ServerConfig:
-    unknown = sorted(set(raw) - {"server", "mounts"})
+    unknown = sorted(set(raw) - {"server", "mounts", "ocm"})
     if unknown:
-        raise ConfigError(f"unknown config table {unknown[0]!r}; known tables: server, mounts")
+        raise ConfigError(f"unknown config table {unknown[0]!r}; known tables: server, mounts, ocm")
     server = parse_options(ServerOptions, raw.get("server"), section="server")
     mounts_raw = raw.get("mounts")
     if not mounts_raw:
@@ -108,7 +110,8 @@ def _build(raw: Mapping[str, Any], root: Path) -> ServerConfig:
         seen_ids.add(m.id)
     if sum(m.home for m in mounts) > 1:
         raise ConfigError("only one mount may set home = true")
-    return ServerConfig(server=server, mounts=mounts, root=root)
+    ocm = parse_options(OcmOptions, raw.get("ocm"), section="ocm")
+    return ServerConfig(server=server, mounts=mounts, root=root, ocm=ocm)
 
 
 def default_config(root: Path = DEFAULT_ROOT, driver: str = "posix") -> dict[str, Any]:

@@ -175,7 +175,8 @@ class StorageService:
             segments = split_path(routed.ref.path)
         path = join_path(mount.segments + segments)
         if not mount.home:
-            return Target(routed, path, ALL_PERMISSIONS)
+            scoped = getattr(mount.driver, "permissions_for", None)  # e.g. the OCM received-shares mount
+            return Target(routed, path, ALL_PERMISSIONS if scoped is None else scoped(user.username, segments))
         if not segments:
             return Target(routed, path, _HOME_ROOT_PERMISSIONS)
         owner = segments[0]

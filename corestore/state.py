@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from corestore.auth import TokenManager
 from corestore.errors import Unauthenticated
@@ -23,6 +24,7 @@ class ServerState:
     idp: str
     data_url: str  # base URL of the HTTP data path, e.g. http://127.0.0.1:19001/data
     upload_dir: Path
+    ocm: Any = None  # the corestore.ocm.site.OcmSite when [ocm] is enabled
 
     async def user_for_token(self, token: str | None) -> User:
         """The user an access token names. :raises Unauthenticated: bad token or unknown user."""

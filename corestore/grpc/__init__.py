@@ -27,6 +27,10 @@ def build_grpc_server(state: ServerState, address: str) -> tuple[grpc.aio.Server
     ])
     add_servicer(server, ProviderServicer(state), PROVIDER_SERVICE)
     add_servicer(server, GatewayServicer(state), GATEWAY_SERVICE)
+    from corestore.ocm.grpc import SERVICES as OCM_SERVICES, OcmServicer  # noqa: PLC0415
+
+    for service in OCM_SERVICES:
+        add_servicer(server, OcmServicer(state), service)
     port = server.add_insecure_port(address)
     if port == 0:
         from corestore.errors import ConfigError

@@ -18,6 +18,7 @@ from cs3.types.v1beta1 import types_pb2
 from corestore.errors import InvalidArgument, Unimplemented
 from corestore.grpc import convert
 from corestore.grpc.rpc import ok, rpc
+from corestore.ocm.grpc import OcmRPCs
 from corestore.resources import WriteOptions
 from corestore.service import WireRef
 from corestore.state import ServerState
@@ -289,7 +290,7 @@ class ProviderServicer(StorageRPCs):
         raise Unimplemented("references to other storages are not supported")
 
 
-class GatewayServicer(StorageRPCs):
+class GatewayServicer(StorageRPCs, OcmRPCs):
     """The storage and authentication part of ``cs3.gateway.v1beta1.GatewayAPI``."""
 
     @rpc(gw.AuthenticateResponse, public=True)

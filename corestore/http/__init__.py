@@ -35,6 +35,10 @@ def build_http_app(state: ServerState) -> web.Application:
         *transfer.routes(),
         *tus.routes(),
     ])
+    if state.ocm is not None:
+        from corestore.ocm.handlers import routes as ocm_routes  # noqa: PLC0415 - only when enabled
+
+        app.add_routes(ocm_routes())
     from corestore.webdav import add_webdav_routes  # noqa: PLC0415 - webdav imports corestore.http
 
     add_webdav_routes(app, state)
