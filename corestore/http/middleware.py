@@ -7,7 +7,6 @@ response carries ``X-Request-Id``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ __all__ = ["error_middleware"]
 log = logging.getLogger("corestore.http")
 
 #: What reading a request body raises when the client hangs up or sends less than announced.
-_CLIENT_GONE = (ConnectionError, ClientPayloadError, asyncio.IncompleteReadError)
+_CLIENT_GONE = (ConnectionError, ClientPayloadError)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
