@@ -1,6 +1,6 @@
 """The conformance kit against corestore's own WebDAV front end, in its ownCloud dialect.
 
-A real ``corestore serve`` subprocess (the ``tests/server`` harness) serves einstein's posix home
+A real ``corestore serve`` subprocess (:mod:`corestore.launch`) serves einstein's posix home
 at ``/remote.php/dav/files/einstein/``; the driver attaches to it as it would to ownCloud.
 Versions and the trash bin are ownCloud endpoints the front end may not serve: the driver then
 narrows them away after reading OCS and probing, and the kit skips their tests.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +19,9 @@ from corestore_owncloud import OwncloudDriver
 
 from corestore.driver import Capability
 from corestore.errors import PermissionDenied
+from corestore.launch import ServerProcess, posix_home_mount
 from corestore.resources import Reference
 from corestore.testing import DriverTests, write_bytes
-
-from .conftest import server_harness  # noqa: TID252
 
 USER, PASSWORD = "einstein", "relativity"
 
@@ -39,7 +39,8 @@ def _speaks_owncloud_dav(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def corestore_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    server = server_harness().start_server(tmp_path_factory.mktemp("oc-serve"))
+    root = tmp_path_factory.mktemp("oc-serve")
+    server = ServerProcess.start(root, mounts=posix_home_mount(root / "home", fsync=False))
     try:
         if not _speaks_owncloud_dav(server.http_url):
             pytest.skip(
@@ -103,3 +104,19 @@ async def test_frontend_one_put_keeps_the_id_and_ids_survive_moves(corestore_ser
         await one.move(Reference.of("/ids"), Reference.of("/ids-moved"))
         found = await other.stat(Reference.by_id(first.id))
         assert found.path == "/ids-moved/f"
+
+
+def test_serve_mounts_an_owncloud(corestore_server: Any, tmp_path: Path) -> None:
+    """The README's configuration: a second ``corestore serve`` mounts the first one's files."""
+    mount = f"""
+[[mounts]]
+path = "/efss"
+driver = "owncloud"
+id = "efss"
+[mounts.options]
+url = "{corestore_server.http_url}/"
+username = "{USER}"
+password = "{PASSWORD}"
+"""
+    with ServerProcess.start(tmp_path, mounts=mount) as attached:
+        assert "efss" in attached.output()
