@@ -6,6 +6,7 @@ import grpc
 from cs3.gateway.v1beta1 import gateway_api_pb2
 from cs3.storage.provider.v1beta1 import provider_api_pb2
 
+from corestore.errors import ConfigError
 from corestore.grpc.rpc import add_servicer
 from corestore.grpc.services import GatewayServicer, ProviderServicer
 from corestore.state import ServerState
@@ -31,9 +32,10 @@ def build_grpc_server(state: ServerState, address: str) -> tuple[grpc.aio.Server
 
     for service in OCM_SERVICES:
         add_servicer(server, OcmServicer(state), service)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises when the address cannot be bound
+        port = 0
     if port == 0:
-        from corestore.errors import ConfigError
-
         raise ConfigError(f"cannot listen for gRPC on {address}")
     return server, port

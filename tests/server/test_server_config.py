@@ -138,3 +138,18 @@ def test_users_file(tmp_path: Path) -> None:
     path.write_text('[[users]]\nusername = "ada"\npassword = "plain-text"\n')
     with pytest.raises(ConfigError, match="not an argon2 hash"):
         UserStore.from_file(path)
+
+
+def test_documented_example_config_is_valid(tmp_path: Path) -> None:
+    """The complete example in docs/server.md parses, mounts and driver options included."""
+    import re
+
+    from corestore.config import parse_options
+
+    doc = (Path(__file__).parents[2] / "docs" / "server.md").read_text()
+    block = re.search(r"A complete example.*?```toml\n(.*?)```", doc, re.S)
+    assert block is not None
+    config = load_config(write(tmp_path, block.group(1)), root=tmp_path)
+    assert len(config.mounts) == 2
+    for mount in config.mounts:
+        parse_options(get_registry().get(mount.driver).Options, mount.options, section=mount.driver, environ={})
