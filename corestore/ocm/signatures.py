@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -101,7 +102,8 @@ class SigningKey:
             headers["Content-Length"] = str(len(body))
             covered += ["content-digest", "content-length"]
         params = (f'({" ".join(chr(34) + c + chr(34) for c in covered)})'
-                  f';created={created};keyid="{self.kid}";alg="ed25519";tag="ocm"')
+                  f';created={created};nonce="{secrets.token_urlsafe(16)}";keyid="{self.kid}"'
+                  ';alg="ed25519";tag="ocm"')
         base = _signature_base(covered, params, method, url, {k.lower(): v for k, v in headers.items()})
         signature = base64.b64encode(self.private.sign(base.encode())).decode()
         headers["Signature-Input"] = f"ocm={params}"
