@@ -269,7 +269,7 @@ async def notifications(request: web.Request) -> web.Response:
     # Who is talking: the peer on the other end of the share (or contact) named by providerId.
     received = [s for s in site.store.received.values() if s.remote_share_id == provider_id]
     outgoing = site.store.outgoing.get(provider_id)
-    if kind == "SHARE_UNSHARED" and received:
+    if kind in ("SHARE_UNSHARED", "RESHARE_CHANGE_PERMISSION") and received:
         peer = received[0].peer
         secret = note.get("sharedSecret")
         if isinstance(secret, str) and secret != received[0].secret:
@@ -281,7 +281,7 @@ async def notifications(request: web.Request) -> web.Response:
         if contact is None:
             raise _invalid([{"name": "providerId", "message": "unknown user"}])
         peer = contact.domain
-    elif kind in ("SHARE_UNSHARED", "SHARE_ACCEPTED", "SHARE_DECLINED"):
+    elif kind in ("SHARE_UNSHARED", "SHARE_ACCEPTED", "SHARE_DECLINED", "RESHARE_CHANGE_PERMISSION"):
         raise _invalid([{"name": "providerId", "message": "no such share"}])
     else:
         raise OcmHttpError(501, f"notification type {kind!r} is not supported")

@@ -328,7 +328,23 @@ class OcmSite:
             share.expiration = expiration
         share.mtime = time.time()
         await self.store.save()
+        if permissions is not None:
+            await self._notify(share.grantee_domain, {
+                "notificationType": "RESHARE_CHANGE_PERMISSION", "resourceType": share.resource_type,
+                "providerId": share.id, "notification": {"sharedSecret": share.secret,
+                                                         "permissions": share.permissions}})
         return share
+
+    async def _notify(self, domain: str, payload: dict[str, Any]) -> None:
+        """Best effort: the sharer's state is already authoritative, the peer only mirrors it."""
+        try:
+            peer = await self.client.discover(domain)
+            answer = await self.client.post(self.client.endpoint_url(peer, "notifications"), payload)
+            if answer.status not in (200, 201):
+                log.warning("%s answered a %s notification with %s", domain, payload["notificationType"],
+                            answer.status)
+        except (Unavailable, InvalidArgument) as exc:
+            log.warning("could not notify %s (%s): %s", domain, payload["notificationType"], exc)
 
     async def remove_share(self, user: User, share_id: str) -> None:
         """Revoke at once (the secret stops working), then tell the recipient's site."""
@@ -454,6 +470,15 @@ class OcmSite:
                 raise NotFound(f"no share {provider_id} with {peer}")
             log.info("%s@%s %s share %s", share.grantee, peer,
                      "accepted" if kind == "SHARE_ACCEPTED" else "declined", provider_id)
+            return
+        if kind == "RESHARE_CHANGE_PERMISSION":
+            perms = notification.get("permissions")
+            if not isinstance(perms, list) or not perms or any(p not in PERMISSIONS for p in perms):
+                raise InvalidArgument(f"notification.permissions must be a non-empty subset of {PERMISSIONS}")
+            for share in self.store.received.values():
+                if share.peer == peer and share.remote_share_id == provider_id:
+                    share.permissions = list(perms)
+            await self.store.save()
             return
         if kind == "USER_REMOVED":
             before = len(self.store.contacts)

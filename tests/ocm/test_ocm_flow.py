@@ -230,11 +230,27 @@ def test_write_share_lets_recipient_upload(site_a, site_b, shared) -> None:  # n
         field=[ocm.UpdateOCMShareRequest.UpdateField(
             access_methods=ocmr.AccessMethod(webdav_options=ocmr.WebDAVAccessMethod(permissions=_editor())))],
     ), metadata=md_a))
-    # the receiver learns the new permissions through its own record being refreshed: re-share
-    # semantics are covered below; here the sharer enforces, so write through the secret directly
-    request = urllib.request.Request(f"{shared_url(site_a, shared)}/from-b.txt", data=b"written by B\n",
-                                     method="PUT", headers={"Authorization": f"Bearer {shared.token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 201
+    upload(site_b, md_b, "/ocm/marie/project/from-b.txt", b"written by B\n")
+    ok(site_b.gateway.CreateContainer(sp.CreateContainerRequest(ref=path_ref("/ocm/marie/project/sub")),
+                                      metadata=md_b))
     assert download(site_a, md_a, "/home/einstein/project/from-b.txt") == b"written by B\n"
-    del md_b
+    listing = ok(site_a.gateway.ListContainer(sp.ListContainerRequest(ref=path_ref("/home/einstein/project")),
+                                              metadata=md_a)).infos
+    assert sorted(i.path.rsplit("/", 1)[-1] for i in listing) == ["from-b.txt", "hello.txt", "sub"]
+
+
+def test_unshare_revokes_and_notifies(site_a, site_b, shared) -> None:  # noqa: ANN001
+    md_a, md_b = site_a.login("einstein"), site_b.login("marie")
+    ok(site_a.ocm.RemoveOCMShare(ocm.RemoveOCMShareRequest(ref=ocmr.ShareReference(id=shared.id)), metadata=md_a))
+    # the secret stops working at once on the sharer
+    request = urllib.request.Request(f"{shared_url(site_a, shared)}/hello.txt",
+                                     headers={"Authorization": f"Bearer {shared.token}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 401
+    # the receiver handled SHARE_UNSHARED: the share and its folder are gone
+    assert _received(site_b, md_b) == []
+    res = site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=md_b)
+    assert code(res.status) == "CODE_NOT_FOUND"
+    # the sharer's data is untouched
+    assert download(site_a, md_a, "/home/einstein/project/hello.txt") == b"hello from site A\n"
