@@ -35,7 +35,9 @@ class DavAuth:
 
     async def _basic(self, credentials: str) -> User:
         try:
-            username, sep, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+            username, sep, password = (
+                base64.b64decode(credentials, validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthenticated("malformed Basic credentials") from None
         if not sep:
@@ -72,5 +74,8 @@ class DavAuth:
 
 def challenge(message: str) -> web.Response:
     """The 401 a WebDAV client needs to retry with credentials (it must name the scheme)."""
-    return web.Response(status=401, text=message + "\n",
-                        headers={"WWW-Authenticate": 'Basic realm="corestore", charset="UTF-8"'})
+    return web.Response(
+        status=401,
+        text=message + "\n",
+        headers={"WWW-Authenticate": 'Basic realm="corestore", charset="UTF-8"'},
+    )

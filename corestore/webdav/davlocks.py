@@ -49,7 +49,7 @@ class DavLock:
         depth, owner = "0", ""
         if lock.app_name and lock.app_name.startswith(APP + " "):
             try:
-                extra = json.loads(lock.app_name[len(APP) + 1:])
+                extra = json.loads(lock.app_name[len(APP) + 1 :])
                 depth, owner = str(extra.get("depth", "0")), str(extra.get("owner", ""))
             except (ValueError, AttributeError):
                 pass
@@ -68,14 +68,17 @@ class DavLock:
             timeout = f"Second-{max(0, int(self.lock.expiration - time.time()))}"
         out = []
         for token in self.tokens:
-            node = element(dav("activelock"), children=[
-                element(dav("locktype"), children=[element(dav("write"))]),
-                element(dav("lockscope"), children=[element(dav(scope))]),
-                element(dav("depth"), "infinity" if self.depth == "infinity" else "0"),
-                element(dav("timeout"), timeout),
-                element(dav("locktoken"), children=[element(dav("href"), token)]),
-                element(dav("lockroot"), children=[element(dav("href"), root_href)]),
-            ])
+            node = element(
+                dav("activelock"),
+                children=[
+                    element(dav("locktype"), children=[element(dav("write"))]),
+                    element(dav("lockscope"), children=[element(dav(scope))]),
+                    element(dav("depth"), "infinity" if self.depth == "infinity" else "0"),
+                    element(dav("timeout"), timeout),
+                    element(dav("locktoken"), children=[element(dav("href"), token)]),
+                    element(dav("lockroot"), children=[element(dav("href"), root_href)]),
+                ],
+            )
             if self.owner:
                 node.insert(4, owner_element(self.owner))
             out.append(node)
@@ -116,6 +119,7 @@ def parse_timeout(header: str | None) -> float | None:
 
 
 # -- the If header (RFC 4918 section 10.4) ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Condition:

@@ -78,9 +78,15 @@ class DavHandler:
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         if request.method == "OPTIONS":
-            return web.Response(status=200, headers={
-                "DAV": "1, 2", "Allow": ALLOW, "MS-Author-Via": "DAV", "Accept-Ranges": "bytes",
-            })
+            return web.Response(
+                status=200,
+                headers={
+                    "DAV": "1, 2",
+                    "Allow": ALLOW,
+                    "MS-Author-Via": "DAV",
+                    "Accept-Ranges": "bytes",
+                },
+            )
         method: Method | None = getattr(self, "do_" + request.method.lower(), None)
         if method is None:
             return web.Response(status=405, headers={"Allow": ALLOW})
@@ -108,7 +114,9 @@ class DavHandler:
         except (NotFound, Unimplemented, PermissionDenied):
             return None
 
-    async def _covering(self, user: User, loc: DavLocation, member: bool) -> list[tuple[DavLocation, DavLock]]:
+    async def _covering(
+        self, user: User, loc: DavLocation, member: bool
+    ) -> list[tuple[DavLocation, DavLock]]:
         """The locks that protect ``loc``: its own, any depth-infinity lock above it and, for a
         change of membership (create, delete, move), its parent's lock."""
         found = []
@@ -118,16 +126,22 @@ class DavHandler:
         for depth in range(len(loc.segments) - 1, -1, -1):
             above = DavLocation(loc.base, loc.home, loc.segments[:depth])
             lock = await self._lock_at(user, above)
-            if lock is not None and (lock.depth == "infinity" or (member and depth == len(loc.segments) - 1)):
+            if lock is not None and (
+                lock.depth == "infinity" or (member and depth == len(loc.segments) - 1)
+            ):
                 found.append((above, lock))
         return found
 
     async def _lock_state(self, user: User, loc: DavLocation) -> LockState:
-        tokens = {t for _, lock in await self._covering(user, loc, member=False) for t in lock.tokens}
+        tokens = {
+            t for _, lock in await self._covering(user, loc, member=False) for t in lock.tokens
+        }
         entry = await self._stat(user, loc)
         return tokens, entry.info.etag.strip('"') if entry else None
 
-    async def _evaluate_if(self, request: web.Request, user: User, loc: DavLocation) -> tuple[set[str], bool]:
+    async def _evaluate_if(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> tuple[set[str], bool]:
         """The tokens the ``If`` header submits, and whether any of its lists holds."""
         header = request.headers.get("If")
         if not header:
@@ -161,7 +175,9 @@ class DavHandler:
         if not request[_IF_STATE][1]:
             raise FailedPrecondition("no condition of the If header holds")
 
-    async def _lock_guard(self, request: web.Request, user: User, loc: DavLocation, member: bool) -> str | None:
+    async def _lock_guard(
+        self, request: web.Request, user: User, loc: DavLocation, member: bool
+    ) -> str | None:
         """Refuse a change the caller holds no token for; return the driver lock id to present."""
         self._require_if(request)  # RFC 4918 10.4.1: a false If header is 412 before any lock check
         submitted: set[str] = request[_IF_STATE][0]
@@ -195,12 +211,18 @@ class DavHandler:
 
     def _entry_headers(self, entry: Entry) -> dict[str, str]:
         etag = props.etag_of(entry)
-        return {"ETag": etag, "OC-ETag": etag, "OC-FileId": props.file_id(entry),
-                "Last-Modified": formatdate(entry.info.mtime, usegmt=True)}
+        return {
+            "ETag": etag,
+            "OC-ETag": etag,
+            "OC-FileId": props.file_id(entry),
+            "Last-Modified": formatdate(entry.info.mtime, usegmt=True),
+        }
 
     # -- read ---------------------------------------------------------------------------------
 
-    async def do_get(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_get(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         self._require_if(request)
         entry = await self.service.stat(user, loc.ref)
         if (status := self._conditionals(request, entry)) is not None:
@@ -210,7 +232,12 @@ class DavHandler:
             return web.Response(status=200, text="", content_type="text/plain", headers=headers)
         routed = self.service.transfer_target(await self.service.prepare_download(user, loc.ref))
         size = entry.info.size
-        headers.update({"Accept-Ranges": "bytes", "Content-Type": entry.info.mime_type or "application/octet-stream"})
+        headers.update(
+            {
+                "Accept-Ranges": "bytes",
+                "Content-Type": entry.info.mime_type or "application/octet-stream",
+            }
+        )
         if_range = request.headers.get("If-Range")
         try:
             byte_range = None
@@ -244,11 +271,15 @@ class DavHandler:
 
     do_head = do_get
 
-    async def do_propfind(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_propfind(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         self._require_if(request)
         depth = request.headers.get("Depth", "infinity").strip().lower()
         if depth == "infinity":
-            return web.Response(status=403, body=error_body("propfind-finite-depth"), content_type="application/xml")
+            return web.Response(
+                status=403, body=error_body("propfind-finite-depth"), content_type="application/xml"
+            )
         if depth not in ("0", "1"):
             raise InvalidArgument("Depth must be 0, 1 or infinity")
         doc = parse_body(await request.read(), "propfind")
@@ -260,7 +291,9 @@ class DavHandler:
                 mode, names = "prop", [props.dead_key(p.tag) for p in prop]
             elif doc.find(dav("allprop")) is None:
                 raise InvalidArgument("PROPFIND needs allprop, propname or prop")
-        keys: tuple[str, ...] = ("*",) if mode != "prop" else tuple(n for n in names if n not in props.LIVE)
+        keys: tuple[str, ...] = (
+            ("*",) if mode != "prop" else tuple(n for n in names if n not in props.LIVE)
+        )
         entry = await self.service.stat(user, loc.ref, keys)
         response = web.StreamResponse(status=207, headers={"Content-Type": XML, "DAV": "1, 2"})
         await response.prepare(request)
@@ -291,12 +324,19 @@ class DavHandler:
                     found.append(element(name))
             found.extend(element(props.render_dead(k, "").tag) for k in dead)
         elif mode == "allprop":
-            found = [node for name in props.ALLPROP if (node := props.render_live(name, entry, href)) is not None]
+            found = [
+                node
+                for name in props.ALLPROP
+                if (node := props.render_live(name, entry, href)) is not None
+            ]
             found.extend(props.render_dead(k, v) for k, v in dead.items())
         else:
             for name in names:
-                node = props.render_live(name, entry, href) if name in props.LIVE else (
-                    props.render_dead(name, dead[name]) if name in dead else None)
+                node = (
+                    props.render_live(name, entry, href)
+                    if name in props.LIVE
+                    else (props.render_dead(name, dead[name]) if name in dead else None)
+                )
                 if node is None:
                     missing.append(props.render_dead(name, ""))
                 else:
@@ -310,7 +350,9 @@ class DavHandler:
 
     # -- write --------------------------------------------------------------------------------
 
-    async def do_put(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_put(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         if "Content-Range" in request.headers:
             raise InvalidArgument("partial PUT (Content-Range) is not supported")
         existing = await self._stat(user, loc)
@@ -332,7 +374,9 @@ class DavHandler:
             headers["X-OC-MTime"] = "accepted"
         return web.Response(status=204 if existing else 201, headers=headers)
 
-    async def do_delete(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_delete(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         entry = await self.service.stat(user, loc.ref)
         if (status := self._conditionals(request, entry)) is not None:
             return web.Response(status=status)
@@ -340,7 +384,9 @@ class DavHandler:
         await self.service.delete(user, loc.ref, lock_id)
         return web.Response(status=204)
 
-    async def do_mkcol(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_mkcol(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         if await request.read():
             return web.Response(status=415, text="MKCOL takes no body\n")
         if await self._stat(user, loc) is not None:
@@ -352,7 +398,9 @@ class DavHandler:
             return web.Response(status=405, text="already exists\n", headers={"Allow": ALLOW})
         return web.Response(status=201, headers=self._entry_headers(entry))
 
-    async def do_proppatch(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_proppatch(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         doc = parse_body(await request.read(), "propertyupdate")
         if doc is None:
             raise InvalidArgument("PROPPATCH needs a propertyupdate body")
@@ -388,13 +436,19 @@ class DavHandler:
         body = multistatus_open() + render(response) + multistatus_close()
         return web.Response(status=207, body=body, headers={"Content-Type": XML})
 
-    async def do_move(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_move(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         return await self._copy_or_move(request, user, loc, move=True)
 
-    async def do_copy(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_copy(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         return await self._copy_or_move(request, user, loc, move=False)
 
-    async def _copy_or_move(self, request: web.Request, user: User, loc: DavLocation, move: bool) -> web.StreamResponse:
+    async def _copy_or_move(
+        self, request: web.Request, user: User, loc: DavLocation, move: bool
+    ) -> web.StreamResponse:
         header = request.headers.get("Destination")
         if not header:
             raise InvalidArgument("Destination header required")
@@ -408,7 +462,11 @@ class DavHandler:
             raise PermissionDenied("source and destination are the same")
         if dest.path.startswith(loc.path.rstrip("/") + "/"):
             raise MoveIntoItself(f"cannot {request.method} {loc.path} below itself")
-        lock_id = await self._lock_guard(request, user, loc, member=True) if move else self._require_if(request)
+        lock_id = (
+            await self._lock_guard(request, user, loc, member=True)
+            if move
+            else self._require_if(request)
+        )
         existing = await self._stat(user, dest)
         if existing is not None and not overwrite:
             return web.Response(status=412, text="the destination exists and Overwrite is F\n")
@@ -421,14 +479,18 @@ class DavHandler:
             entry = await self._copy(user, source, loc, dest, depth)
         return web.Response(status=204 if existing else 201, headers=self._entry_headers(entry))
 
-    async def _copy(self, user: User, source: Entry, src: DavLocation, dst: DavLocation, depth: str) -> Entry:
+    async def _copy(
+        self, user: User, source: Entry, src: DavLocation, dst: DavLocation, depth: str
+    ) -> Entry:
         """Copy one resource (and, for ``Depth: infinity``, what is below), streaming file bytes."""
         if source.info.is_container:
             entry = await self.service.create_container(user, dst.ref)
             await self._copy_dead_props(user, source, dst)
             if depth == "infinity":
                 async for child in self.service.list_container(user, src.ref, ("*",)):
-                    await self._copy(user, child, src.child(child.info.name), dst.child(child.info.name), depth)
+                    await self._copy(
+                        user, child, src.child(child.info.name), dst.child(child.info.name), depth
+                    )
             return entry
         routed = self.service.transfer_target(await self.service.prepare_download(user, src.ref))
         options = WriteOptions(expected_size=source.info.size)
@@ -445,7 +507,9 @@ class DavHandler:
 
     # -- locks --------------------------------------------------------------------------------
 
-    async def do_lock(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_lock(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         doc = parse_body(await request.read(), "lockinfo")
         expiration = parse_timeout(request.headers.get("Timeout"))
         if doc is None:
@@ -469,18 +533,28 @@ class DavHandler:
         own = await self._lock_at(user, loc)
         try:
             if own is not None:  # another shared lock: one more token on the same driver lock
-                lock = dataclasses.replace(own.lock, lock_id=f"{own.lock.lock_id} {token}", expiration=expiration)
+                lock = dataclasses.replace(
+                    own.lock, lock_id=f"{own.lock.lock_id} {token}", expiration=expiration
+                )
                 await self.service.refresh_lock(user, loc.ref, lock, own.lock.lock_id)
             else:
-                lock = Lock(lock_id=token, type=LockType.SHARED if shared else LockType.EXCLUSIVE,
-                            user=user.username, app_name=DavLock.app_name(depth, owner_xml(doc.find(dav("owner")))),
-                            expiration=expiration)
+                lock = Lock(
+                    lock_id=token,
+                    type=LockType.SHARED if shared else LockType.EXCLUSIVE,
+                    user=user.username,
+                    app_name=DavLock.app_name(depth, owner_xml(doc.find(dav("owner")))),
+                    expiration=expiration,
+                )
                 await self.service.set_lock(user, loc.ref, lock)
         except LockConflict as exc:  # WebDAV answers a conflicting LOCK with 423
             raise Locked(exc.message) from exc
-        return self._lock_response(loc, DavLock.from_lock(lock), token, 201 if entry is None else 200)
+        return self._lock_response(
+            loc, DavLock.from_lock(lock), token, 201 if entry is None else 200
+        )
 
-    async def _refresh(self, request: web.Request, user: User, loc: DavLocation, expiration: float | None) -> web.StreamResponse:
+    async def _refresh(
+        self, request: web.Request, user: User, loc: DavLocation, expiration: float | None
+    ) -> web.StreamResponse:
         submitted: set[str] = request[_IF_STATE][0]
         for holder, held in await self._covering(user, loc, member=False):
             tokens = submitted & set(held.tokens)
@@ -488,20 +562,32 @@ class DavHandler:
                 self._require_if(request)
                 lock = dataclasses.replace(held.lock, expiration=expiration)
                 await self.service.refresh_lock(user, holder.ref, lock, None)
-                return self._lock_response(holder, DavLock.from_lock(lock), tokens.pop(), 200, with_header=False)
+                return self._lock_response(
+                    holder, DavLock.from_lock(lock), tokens.pop(), 200, with_header=False
+                )
         raise FailedPrecondition("no lock of this resource was submitted in the If header")
 
-    def _lock_response(self, holder: DavLocation, lock: DavLock, token: str, status: int,
-                       with_header: bool = True) -> web.Response:
-        active = [a for a in lock.activelocks(holder.href()) if a.find(f"{dav('locktoken')}/{dav('href')}").text == token]
+    def _lock_response(
+        self, holder: DavLocation, lock: DavLock, token: str, status: int, with_header: bool = True
+    ) -> web.Response:
+        active = [
+            a
+            for a in lock.activelocks(holder.href())
+            if a.find(f"{dav('locktoken')}/{dav('href')}").text == token
+        ]
         body = element(dav("prop"), children=[element(dav("lockdiscovery"), children=active)])
         headers = {"Content-Type": XML}
         if with_header:
             headers["Lock-Token"] = f"<{token}>"
-        return web.Response(status=status, body=b'<?xml version="1.0" encoding="utf-8"?>\n' + render(body),
-                            headers=headers)
+        return web.Response(
+            status=status,
+            body=b'<?xml version="1.0" encoding="utf-8"?>\n' + render(body),
+            headers=headers,
+        )
 
-    async def do_unlock(self, request: web.Request, user: User, loc: DavLocation) -> web.StreamResponse:
+    async def do_unlock(
+        self, request: web.Request, user: User, loc: DavLocation
+    ) -> web.StreamResponse:
         token = request.headers.get("Lock-Token", "").strip().removeprefix("<").removesuffix(">")
         if not token:
             raise InvalidArgument("Lock-Token header required")

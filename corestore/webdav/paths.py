@@ -58,7 +58,7 @@ class DavLocation:
         if global_path is None:
             segments = self.segments
         else:
-            segments = split_path(global_path)[len(split_path(self.home)):]
+            segments = split_path(global_path)[len(split_path(self.home)) :]
         tail = "/".join(quote(s, safe="") for s in segments)
         href = f"{self.base}/{tail}" if tail else f"{self.base}/"
         return href + "/" if container and not href.endswith("/") else href
@@ -78,11 +78,11 @@ def locate(state: ServerState, user: User, path: str) -> DavLocation:
     :raises InvalidPath: an invalid or overlong path.
     """
     if path == LEGACY_PREFIX or path.startswith(LEGACY_PREFIX + "/"):
-        tail = path[len(LEGACY_PREFIX):]
+        tail = path[len(LEGACY_PREFIX) :]
         return DavLocation(LEGACY_PREFIX, _home_of(state, user.username), split_path(tail or "/"))
     for prefix in DAV_PREFIXES:
         if path.startswith(prefix):
-            username, _, tail = path[len(prefix):].partition("/")
+            username, _, tail = path[len(prefix) :].partition("/")
             if not username:
                 break
             base = prefix + quote(username, safe="")

@@ -19,8 +19,16 @@ from corestore.webdav.davlocks import DavLock
 from corestore.webdav.xmlbody import NC, OC, dav, element
 
 __all__ = [
-    "ALLPROP", "FRAGMENT", "LIVE", "dead_key", "dead_value", "etag_of", "is_dead_key", "oc_permissions",
-    "render_dead", "render_live",
+    "ALLPROP",
+    "FRAGMENT",
+    "LIVE",
+    "dead_key",
+    "dead_value",
+    "etag_of",
+    "is_dead_key",
+    "oc_permissions",
+    "render_dead",
+    "render_live",
 ]
 
 FRAGMENT = "<?xml-fragment?>"
@@ -58,9 +66,12 @@ def _checksums(entry: Entry) -> ET.Element | None:
     checksum = entry.info.checksum
     if checksum is None or entry.info.is_container:
         return None
-    return element(f"{{{OC}}}checksums", children=[
-        element(f"{{{OC}}}checksum", f"{checksum.type.upper()}:{checksum.value}"),
-    ])
+    return element(
+        f"{{{OC}}}checksums",
+        children=[
+            element(f"{{{OC}}}checksum", f"{checksum.type.upper()}:{checksum.value}"),
+        ],
+    )
 
 
 Renderer = Callable[[Entry, str], "ET.Element | str | None"]
@@ -76,10 +87,15 @@ def _resourcetype(entry: Entry, href: str) -> ET.Element:
 def _supportedlock(entry: Entry, href: str) -> ET.Element:
     node = element(dav("supportedlock"))
     for scope in ("exclusive", "shared"):
-        node.append(element(dav("lockentry"), children=[
-            element(dav("lockscope"), children=[element(dav(scope))]),
-            element(dav("locktype"), children=[element(dav("write"))]),
-        ]))
+        node.append(
+            element(
+                dav("lockentry"),
+                children=[
+                    element(dav("lockscope"), children=[element(dav(scope))]),
+                    element(dav("locktype"), children=[element(dav("write"))]),
+                ],
+            )
+        )
     return node
 
 
@@ -134,14 +150,18 @@ def is_dead_key(key: str) -> bool:
 def dead_value(prop: ET.Element) -> str:
     if len(prop) == 0:
         return prop.text or ""
-    return FRAGMENT + escape(prop.text or "") + "".join(ET.tostring(c, encoding="unicode") for c in prop)
+    return (
+        FRAGMENT
+        + escape(prop.text or "")
+        + "".join(ET.tostring(c, encoding="unicode") for c in prop)
+    )
 
 
 def render_dead(key: str, value: str) -> ET.Element:
     node = element(key[2:] if key.startswith("{}") else key)
     if value.startswith(FRAGMENT):
         try:
-            parsed = ET.fromstring(f"<v>{value[len(FRAGMENT):]}</v>")
+            parsed = ET.fromstring(f"<v>{value[len(FRAGMENT) :]}</v>")
             node.text = parsed.text
             node.extend(list(parsed))
             return node

@@ -16,8 +16,17 @@ from defusedxml.ElementTree import fromstring
 from corestore.errors import InvalidArgument
 
 __all__ = [
-    "DAV", "NC", "OC", "dav", "element", "multistatus_close", "multistatus_open", "parse_body",
-    "propstat", "render", "status_line",
+    "DAV",
+    "NC",
+    "OC",
+    "dav",
+    "element",
+    "multistatus_close",
+    "multistatus_open",
+    "parse_body",
+    "propstat",
+    "render",
+    "status_line",
 ]
 
 DAV = "DAV:"
@@ -28,8 +37,16 @@ ET.register_namespace("d", DAV)
 ET.register_namespace("oc", OC)
 ET.register_namespace("nc", NC)
 
-_REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 423: "Locked",
-            424: "Failed Dependency", 400: "Bad Request", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    423: "Locked",
+    424: "Failed Dependency",
+    400: "Bad Request",
+    500: "Internal Server Error",
+}
 
 
 def dav(name: str) -> str:
@@ -63,9 +80,13 @@ def element(tag: str, text: str | None = None, children: Iterable[ET.Element] = 
 
 
 def propstat(props: Iterable[ET.Element], code: int) -> ET.Element:
-    return element(dav("propstat"), children=[
-        element(dav("prop"), children=props), element(dav("status"), status_line(code)),
-    ])
+    return element(
+        dav("propstat"),
+        children=[
+            element(dav("prop"), children=props),
+            element(dav("status"), status_line(code)),
+        ],
+    )
 
 
 def render(node: ET.Element) -> bytes:
@@ -73,8 +94,10 @@ def render(node: ET.Element) -> bytes:
 
 
 def multistatus_open() -> bytes:
-    return (f'<?xml version="1.0" encoding="utf-8"?>\n'
-            f'<d:multistatus xmlns:d="{DAV}" xmlns:oc="{OC}" xmlns:nc="{NC}">').encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<d:multistatus xmlns:d="{DAV}" xmlns:oc="{OC}" xmlns:nc="{NC}">'
+    ).encode()
 
 
 def multistatus_close() -> bytes:
@@ -83,5 +106,7 @@ def multistatus_close() -> bytes:
 
 def error_body(condition: str) -> bytes:
     """An RFC 4918 ``DAV:error`` body naming a precondition (e.g. ``propfind-finite-depth``)."""
-    return (f'<?xml version="1.0" encoding="utf-8"?>\n<d:error xmlns:d="{DAV}"><d:{escape(condition)}/>'
-            "</d:error>\n").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<d:error xmlns:d="{DAV}"><d:{escape(condition)}/>'
+        "</d:error>\n"
+    ).encode()

@@ -23,7 +23,8 @@ PASSWORDS = {"einstein": "relativity", "marie": "radioactivity", "richard": "sup
 def dav_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("davserve")
     srv = ServerProcess.start(
-        root, mounts=posix_home_mount(root / "home", fsync=False),
+        root,
+        mounts=posix_home_mount(root / "home", fsync=False),
         server=f'jwt_secret = "{JWT_SECRET}"\nlog_level = "info"\n',
     )
     yield srv
@@ -39,7 +40,9 @@ def dav_client(dav_server: ServerProcess) -> Callable[..., httpx.Client]:
     clients: list[httpx.Client] = []
 
     def make(user: str = "einstein", **kwargs: object) -> httpx.Client:
-        client = httpx.Client(base_url=dav_server.http_url, auth=(user, PASSWORDS[user]), timeout=60, **kwargs)
+        client = httpx.Client(
+            base_url=dav_server.http_url, auth=(user, PASSWORDS[user]), timeout=60, **kwargs
+        )
         clients.append(client)
         return client
 
@@ -51,8 +54,12 @@ def dav_client(dav_server: ServerProcess) -> Callable[..., httpx.Client]:
 @pytest.fixture(scope="session")
 def require_binary() -> Callable[[str], str]:
     """The path of an external client, or a skip that says which Debian package provides it."""
-    packages = {"litmus": "litmus", "rclone": "rclone",
-                "nextcloudcmd": "nextcloud-desktop-cmd", "owncloudcmd": "owncloud-client-cmd"}
+    packages = {
+        "litmus": "litmus",
+        "rclone": "rclone",
+        "nextcloudcmd": "nextcloud-desktop-cmd",
+        "owncloudcmd": "owncloud-client-cmd",
+    }
 
     def find(name: str) -> str:
         path = shutil.which(name)

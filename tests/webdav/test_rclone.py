@@ -43,16 +43,24 @@ def trees_identical(left: Path, right: Path) -> list[str]:
     return diff
 
 
-def test_rclone_copy_check_sync(dav_server: ServerProcess, require_binary: Callable[[str], str],
-                                tmp_path: Path) -> None:
+def test_rclone_copy_check_sync(
+    dav_server: ServerProcess, require_binary: Callable[[str], str], tmp_path: Path
+) -> None:
     binary = require_binary("rclone")
     up, down = tmp_path / "up", tmp_path / "down"
     make_tree(up)
-    obscured = subprocess.run([binary, "obscure", "relativity"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    env = {**os.environ, "RCLONE_CONFIG": str(tmp_path / "none.conf"),
-           "RCLONE_CONFIG_X_TYPE": "webdav", "RCLONE_CONFIG_X_URL": f"{dav_server.http_url}/remote.php/dav/files/einstein/",
-           "RCLONE_CONFIG_X_VENDOR": "owncloud", "RCLONE_CONFIG_X_USER": "einstein", "RCLONE_CONFIG_X_PASS": obscured}
+    obscured = subprocess.run(
+        [binary, "obscure", "relativity"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {
+        **os.environ,
+        "RCLONE_CONFIG": str(tmp_path / "none.conf"),
+        "RCLONE_CONFIG_X_TYPE": "webdav",
+        "RCLONE_CONFIG_X_URL": f"{dav_server.http_url}/remote.php/dav/files/einstein/",
+        "RCLONE_CONFIG_X_VENDOR": "owncloud",
+        "RCLONE_CONFIG_X_USER": "einstein",
+        "RCLONE_CONFIG_X_PASS": obscured,
+    }
 
     rclone(binary, env, "copy", str(up), "X:rclone-tree", "--transfers", "8")
     check = rclone(binary, env, "check", str(up), "X:rclone-tree")

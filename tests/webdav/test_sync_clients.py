@@ -24,30 +24,62 @@ CLIENT_FILES = (".sync_", ".nextcloudsync.log", ".owncloudsync.log", "._sync_", 
 
 
 def _user_files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and not p.name.startswith(CLIENT_FILES)}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(CLIENT_FILES)
+    }
 
 
 def _sync(binary: str, local: Path, url: str, user: str, password: str, home: Path) -> str:
-    env = {**os.environ, "HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
-           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local")}
-    # Debian's owncloudcmd ships no system exclude list and aborts without one: give it an empty one.
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local"),
+    }
+    # Debian's owncloudcmd ships no system exclude list and aborts without one: give it one.
     excludes = home / "sync-exclude.lst"
     excludes.touch()
-    proc = subprocess.run([binary, "--non-interactive", "--exclude", str(excludes), "-u", user, "-p", password,
-                           str(local), url],
-                          env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            binary,
+            "--non-interactive",
+            "--exclude",
+            str(excludes),
+            "-u",
+            user,
+            "-p",
+            password,
+            str(local),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     return out
 
 
-@pytest.mark.parametrize("client, user, password", [
-    ("nextcloudcmd", "marie", "radioactivity"),
-    ("owncloudcmd", "richard", "superfluidity"),
-])
-def test_sync_up_twice_and_down(dav_server: ServerProcess, require_binary: Callable[[str], str], tmp_path: Path,
-                                client: str, user: str, password: str) -> None:
+@pytest.mark.parametrize(
+    "client, user, password",
+    [
+        ("nextcloudcmd", "marie", "radioactivity"),
+        ("owncloudcmd", "richard", "superfluidity"),
+    ],
+)
+def test_sync_up_twice_and_down(
+    dav_server: ServerProcess,
+    require_binary: Callable[[str], str],
+    tmp_path: Path,
+    client: str,
+    user: str,
+    password: str,
+) -> None:
     binary = require_binary(client)
     rng = random.Random(7)
     local, down = tmp_path / "local", tmp_path / "down"
