@@ -511,7 +511,10 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         if byte_range is not None and start >= end:
             return
         client, url, what = self._client(), self._url(segments), join_path(segments)
-        headers = {"Range": f"bytes={start}-{end - 1}"} if byte_range is not None else {}
+        # identity: a compressed body would make ranges and sizes meaningless
+        headers = {"Accept-Encoding": "identity"}
+        if byte_range is not None:
+            headers["Range"] = f"bytes={start}-{end - 1}"
         chunk_size = self.options.chunk_size
 
         def produce(emit: Callable[[Any], None]) -> None:
@@ -524,7 +527,11 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
                 # a server that ignores Range answers 200 with everything: cut it ourselves
                 skip = start if response.status_code == 200 else 0
                 remaining = end - start if byte_range is not None else None
-                for data in response.iter_bytes(chunk_size):
+                parts: list[bytes] = []
+                gathered = 0
+                # gather the socket's small reads into chunk_size pieces with one join; httpx's
+                # own re-chunking (iter_bytes(chunk_size)) costs three times the CPU
+                for data in response.iter_raw():
                     if skip:
                         if len(data) <= skip:
                             skip -= len(data)
@@ -533,10 +540,16 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
                     if remaining is not None:
                         data = data[:remaining]
                         remaining -= len(data)
-                    if data:
-                        emit(data)
+                    parts.append(data)
+                    gathered += len(data)
+                    if gathered >= chunk_size:
+                        emit(b"".join(parts))
+                        parts.clear()
+                        gathered = 0
                     if remaining == 0:
-                        return
+                        break
+                if parts:
+                    emit(b"".join(parts))
 
         async for chunk in stream_from_thread(produce, depth=self.options.queue_depth):
             yield chunk
