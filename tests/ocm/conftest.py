@@ -8,6 +8,9 @@ A allows only B (and the test's own in-process peer), so allowlist rejections ar
 from __future__ import annotations
 
 import json
+import tempfile
+import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,3 +126,127 @@ def launch_site() -> Iterator[Any]:
     yield launch
     for site in started:
         stop_site(site)
+
+
+class OcmPeer:
+    """A minimal OCM peer in this process (another site's keys and discovery), on ``peer_port``.
+
+    It is a real HTTP server the sites call back for discovery and keys; tests use it to send
+    requests signed (or forged) exactly as they choose, including draft-cavage signatures of
+    older peers. Site A allowlists it; site B has no allowlist.
+    """
+
+    def __init__(self, port: int) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from corestore.ocm.signatures import SigningKey
+
+        self.port = port
+        self.domain = f"127.0.0.1:{port}"
+        self.key = SigningKey.load_or_create(Path(tempfile.mkdtemp()) / "peer.pem")
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.rsa_pem = self.rsa.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        self.cavage_key_id = f"http://{self.domain}/ocm#signature"
+        self._loop: Any = None
+        self._thread: threading.Thread | None = None
+
+    def discovery(self) -> dict[str, Any]:
+        base = f"http://{self.domain}"
+        return {"enabled": True, "apiVersion": "1.2.0", "endPoint": f"{base}/ocm", "provider": "test-peer",
+                "resourceTypes": [{"name": "folder", "shareTypes": ["user"], "protocols": {"webdav": "/dav/"}}],
+                "publicKey": {"keyId": self.cavage_key_id, "publicKeyPem": self.rsa_pem}}
+
+    def start(self) -> None:
+        import asyncio
+
+        from aiohttp import web
+
+        async def discovery(request: web.Request) -> web.Response:
+            return web.json_response(self.discovery())
+
+        async def jwks(request: web.Request) -> web.Response:
+            return web.json_response({"keys": [self.key.jwk()]})
+
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.add_routes([web.get("/.well-known/ocm", discovery), web.get("/.well-known/jwks.json", jwks)])
+            runner = web.AppRunner(app)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="ocm-test-peer", daemon=True)
+        self._thread.start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def post(self, url: str, payload: Any, *, sign: str = "rfc9421", headers: dict[str, str] | None = None,
+             body: bytes | None = None) -> tuple[int, Any, dict[str, str]]:
+        """POST JSON signed as ``sign`` (``rfc9421``, ``cavage`` or ``none``); returns status, JSON, headers sent."""
+        data = body if body is not None else json.dumps(payload).encode()
+        sent = {"Content-Type": "application/json"}
+        if sign == "rfc9421":
+            sent.update(self.key.sign("POST", url, data))
+        elif sign == "cavage":
+            sent.update(self.cavage_headers(url, data))
+        sent.update(headers or {})
+        return send(url, data, sent) + (sent,)
+
+    @staticmethod
+    def raw(url: str, data: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        return send(url, data, headers)
+
+    def cavage_headers(self, url: str, data: bytes) -> dict[str, str]:
+        import base64
+        import hashlib
+        from email.utils import formatdate
+        from urllib.parse import urlsplit
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        parts = urlsplit(url)
+        headers = {"Date": formatdate(usegmt=True), "Host": parts.netloc,
+                   "Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                   "Content-Length": str(len(data))}
+        names = ["(request-target)", "content-length", "date", "digest", "host"]
+        lines = [f"(request-target): post {parts.path}"] + [f"{n}: {headers[n.title()]}" for n in names[1:]]
+        signature = base64.b64encode(self.rsa.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256()))
+        headers["Signature"] = (f'keyId="{self.cavage_key_id}",algorithm="rsa-sha256",'
+                                f'headers="{" ".join(names)}",signature="{signature.decode()}"')
+        return headers
+
+
+def send(url: str, data: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def peer(peer_port: int) -> Iterator[OcmPeer]:
+    test_peer = OcmPeer(peer_port)
+    test_peer.start()
+    yield test_peer
+    test_peer.stop()
