@@ -39,6 +39,7 @@ from corestore.state import ServerState
 from corestore.users import User
 from corestore.webdav import props
 from corestore.webdav.auth import DavAuth, challenge
+from corestore.webdav.chunking import ChunkStore, parse_chunk_name
 from corestore.webdav.davlocks import Condition, DavLock, owner_xml, parse_if, parse_timeout
 from corestore.webdav.paths import DavLocation, locate, locate_url
 from corestore.webdav.xmlbody import (
@@ -73,6 +74,7 @@ class DavHandler:
         self.state = state
         self.service = state.service
         self.auth = DavAuth(state)
+        self.chunks = ChunkStore(state.upload_dir)
 
     # -- dispatch -----------------------------------------------------------------------------
 
@@ -355,20 +357,36 @@ class DavHandler:
     ) -> web.StreamResponse:
         if "Content-Range" in request.headers:
             raise InvalidArgument("partial PUT (Content-Range) is not supported")
+        chunk = None
+        if request.headers.get("OC-Chunked") and loc.segments:
+            chunk = parse_chunk_name(loc.segments[-1])
+            loc = loc.parent.child(chunk.name)
         existing = await self._stat(user, loc)
         if (status := self._conditionals(request, existing)) is not None:
             return web.Response(status=status)
         lock_id = await self._lock_guard(request, user, loc, member=existing is None)
         mtime = request.headers.get("X-OC-Mtime")
         options = WriteOptions(
-            expected_size=request.content_length,
+            expected_size=None if chunk else request.content_length,
             checksum=_oc_checksum(request.headers.get("OC-Checksum")),
             lock_id=lock_id,
             mtime=float(mtime) if mtime and mtime.replace(".", "", 1).isdigit() else None,
         )
         target, claims = await self.service.prepare_upload(user, loc.ref, options)
         routed = self.service.transfer_target(claims)
-        info = await routed.driver.write(routed.ref, body_chunks(request), options)
+        if chunk is None:
+            info = await routed.driver.write(routed.ref, body_chunks(request), options)
+        else:
+            folder = await self.chunks.store(user.username, loc.path, chunk, body_chunks(request))
+            if folder is None:  # more chunks to come: no ETag tells the client so
+                return web.Response(status=201)
+            try:
+                size = await self.chunks.size(folder, chunk.count)
+                options = dataclasses.replace(options, expected_size=size)
+                chunks = self.chunks.read(folder, chunk.count)
+                info = await routed.driver.write(routed.ref, chunks, options)
+            finally:
+                await self.chunks.discard(folder)
         headers = self._entry_headers(Entry(target.mount.id, info))
         if options.mtime is not None:
             headers["X-OC-MTime"] = "accepted"

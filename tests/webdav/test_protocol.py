@@ -362,3 +362,32 @@ def test_streams_both_ways_in_bounded_memory(
     )
     assert up.growth < 64 << 20, f"upload grew the server by {up.growth >> 20} MiB"
     assert down.growth < 64 << 20, f"download grew the server by {down.growth >> 20} MiB"
+
+
+def test_owncloud_v1_chunked_upload(
+    dav_server: ServerProcess, einstein: httpx.Client, folder: str
+) -> None:
+    """Chunks arrive out of order; only the one completing the set answers with an ETag."""
+    parts = [b"a" * 1000, b"b" * 1000, b"c" * 10]
+    headers = {
+        "OC-Chunked": "1",
+        "OC-Checksum": "SHA1:" + hashlib.sha1(b"".join(parts)).hexdigest(),
+    }
+    for index in (2, 0):
+        res = einstein.put(
+            f"{folder}/big.txt-chunking-4711-3-{index}", content=parts[index], headers=headers
+        )
+        assert res.status_code == 201 and "ETag" not in res.headers
+    assert einstein.get(f"{folder}/big.txt").status_code == 404
+    last = einstein.put(f"{folder}/big.txt-chunking-4711-3-1", content=parts[1], headers=headers)
+    assert last.status_code == 201 and last.headers["ETag"] and last.headers["OC-FileId"]
+    assert einstein.get(f"{folder}/big.txt").content == b"".join(parts)
+    assert list(propfind(einstein, f"{folder}/", "1")) == [f"{folder}/", f"{folder}/big.txt"]
+    assert not any((dav_server.root / "uploads" / "webdav-chunks").iterdir())
+
+    bad = {"OC-Chunked": "1", "OC-Checksum": "SHA1:" + "0" * 40}
+    for index, part in enumerate(parts):
+        res = einstein.put(f"{folder}/big.txt-chunking-99-3-{index}", content=part, headers=bad)
+    assert res.status_code == 419  # the assembled file does not match: nothing replaced
+    assert einstein.get(f"{folder}/big.txt").content == b"".join(parts)
+    assert einstein.put(f"{folder}/x-chunking-1-2-5", content=b"", headers=bad).status_code == 400
