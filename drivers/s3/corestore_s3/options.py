@@ -30,7 +30,9 @@ class S3Options:
     part_size: ByteSize = option(
         ByteSize(8 << 20), doc="multipart part size; upload memory is about 2 x part_size x concurrency"
     )
-    range_size: ByteSize = option(ByteSize(16 << 20), doc="bytes fetched per ranged GET")
+    range_size: ByteSize = option(
+        ByteSize(256 << 20), doc="bytes per ranged GET (streamed: costs requests, not memory)"
+    )
     concurrency: int = option(2, doc="parts uploaded in parallel per write")
     quota: ByteSize = option(ByteSize(0), doc="total bytes reported by get_quota (0: unlimited)")
     retries: int = option(5, doc="botocore retry attempts for throttling and transient errors")

@@ -9,7 +9,8 @@ client hangs up) the upload is aborted, so no parts are left behind to be billed
 
 Download: one ranged ``GetObject`` per ``range_size`` window, each pinned to the object version
 seen first (``IfMatch`` or ``VersionId``), so an overwrite during a long read fails cleanly
-instead of splicing two contents.
+instead of splicing two contents. Bodies are streamed, so a window's size costs no memory; a
+broken connection resumes from the first byte not yet delivered.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any
 
-from corestore.errors import Aborted, ETagMismatch, InsufficientStorage
+from corestore.errors import Aborted, ETagMismatch, InsufficientStorage, Unavailable
 from corestore.resources import Checksum
 from corestore.streams import StreamDigest
 
@@ -188,28 +189,40 @@ async def download(
     range_size: int,
     pin: Mapping[str, str],
     what: str,
+    resumes: int = 3,
 ) -> AsyncIterator[bytes]:
     """Yield bytes ``[start, end)`` of ``key`` with one ranged GET per ``range_size`` window.
 
-    :param pin: ``{"IfMatch": s3_etag}`` or ``{"VersionId": ...}``: every window reads the same
+    A connection that breaks mid-body is resumed with a new ranged GET from the first byte not
+    yet yielded (``resumes`` times per window), so a long read survives a dropped connection.
+
+    :param pin: ``{"IfMatch": s3_etag}`` or ``{"VersionId": ...}``: every request reads the same
         version, or the read fails with :class:`Aborted`.
     """
-    for offset in range(start, end, range_size):
-        last = min(end, offset + range_size) - 1
-        try:
-            with s3_errors(what):
-                response = await client.get_object(
-                    Bucket=bucket, Key=key, Range=f"bytes={offset}-{last}", **pin
-                )
-        except ETagMismatch:
-            raise Aborted(f"the file changed while it was being read: {what}") from None
-        body = response["Body"]
-        try:
-            while True:
+    offset = start
+    while offset < end:
+        window_end = min(end, offset + range_size)
+        attempts = 0
+        while offset < window_end:
+            try:
                 with s3_errors(what):
-                    chunk = await body.read(READ_CHUNK)
-                if not chunk:
-                    break
-                yield chunk
-        finally:
-            body.close()
+                    response = await client.get_object(
+                        Bucket=bucket, Key=key, Range=f"bytes={offset}-{window_end - 1}", **pin
+                    )
+            except ETagMismatch:
+                raise Aborted(f"the file changed while it was being read: {what}") from None
+            body = response["Body"]
+            try:
+                while offset < window_end:
+                    with s3_errors(what):
+                        chunk = await body.read(min(READ_CHUNK, window_end - offset))
+                    if not chunk:
+                        raise Unavailable(f"the S3 response ended early: {what}")
+                    offset += len(chunk)
+                    yield chunk
+            except Unavailable:
+                attempts += 1
+                if attempts > resumes:
+                    raise
+            finally:
+                body.close()
