@@ -359,7 +359,7 @@ async def token(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.AbstractRouteDef]:
-    from corestore.ocm import dav
+    from corestore.ocm import dav, frontend
 
     return [
         web.get("/.well-known/ocm", discovery, name="ocm_discovery"),
@@ -372,4 +372,5 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/ocm/invite-accepted", invite_accepted, name="ocm_invite_accepted"),
         web.post("/ocm/token", token, name="ocm_token"),
         *dav.routes(),
+        *frontend.routes(),
     ]

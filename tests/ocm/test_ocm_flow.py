@@ -194,6 +194,19 @@ def test_read_only_share_refuses_writes(site_a, site_b, shared) -> None:  # noqa
     assert [i.path for i in listing] == ["/home/einstein/project/hello.txt"]
 
 
+def test_recipient_through_webdav_front_end(site_b, shared) -> None:  # noqa: ANN001
+    base = "/remote.php/dav/ocm-received/marie/project"
+    status, body = dav(site_b, "marie", "radioactivity", "PROPFIND", base + "/", headers={"Depth": "1"})
+    assert status == 207, body
+    assert b"hello.txt" in body
+    status, body = dav(site_b, "marie", "radioactivity", "GET", base + "/hello.txt")
+    assert (status, body) == (200, b"hello from site A\n")
+    status, _ = dav(site_b, "marie", "radioactivity", "PUT", base + "/new.txt", data=b"nope")
+    assert status == 403
+    status, _ = dav(site_b, "richard", "superfluidity", "GET", base + "/hello.txt")
+    assert status in (403, 404)
+
+
 def shared_url(site_a, share) -> str:  # noqa: ANN001
     return f"{site_a.http}/remote.php/dav/ocm/{share.id.opaque_id}"
 
