@@ -32,7 +32,9 @@ GiB = 1 << 30
 ROUNDS = 3
 PATH = "/home/einstein/bench.bin"
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the benchmark uses curl as HTTP client")
+pytestmark = pytest.mark.skipif(
+    shutil.which("curl") is None, reason="the benchmark uses curl as HTTP client"
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,30 +76,45 @@ class CpBaseline:
 
 @pytest.fixture(scope="module")
 def session(workdir: Path) -> Iterator[tuple[ServerProcess, gw_grpc.GatewayAPIStub, list]]:
-    server = ServerProcess.start(workdir / "server", mounts=posix_home_mount(workdir / "server" / "home", fsync=False),
-                                 server='log_level = "warning"')
+    server = ServerProcess.start(
+        workdir / "server",
+        mounts=posix_home_mount(workdir / "server" / "home", fsync=False),
+        server='log_level = "warning"',
+    )
     with grpc.insecure_channel(server.grpc_address) as channel:
         stub = gw_grpc.GatewayAPIStub(channel)
-        auth = stub.Authenticate(gw.AuthenticateRequest(type="basic", client_id="einstein", client_secret="relativity"))
+        auth = stub.Authenticate(
+            gw.AuthenticateRequest(type="basic", client_id="einstein", client_secret="relativity")
+        )
         yield server, stub, [("x-access-token", auth.token)]
     server.stop()
 
 
 def _upload_url(stub: gw_grpc.GatewayAPIStub, token: list) -> tuple[str, str]:
-    opaque = types_pb2.Opaque(map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(GiB).encode())})
-    res = stub.InitiateFileUpload(sp.InitiateFileUploadRequest(ref=spr.Reference(path=PATH), opaque=opaque), metadata=token)
+    opaque = types_pb2.Opaque(
+        map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(GiB).encode())}
+    )
+    res = stub.InitiateFileUpload(
+        sp.InitiateFileUploadRequest(ref=spr.Reference(path=PATH), opaque=opaque), metadata=token
+    )
     proto = next(p for p in res.protocols if p.protocol == "simple")
     return proto.upload_endpoint, proto.token
 
 
 def _download_url(stub: gw_grpc.GatewayAPIStub, token: list) -> tuple[str, str]:
-    res = stub.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=spr.Reference(path=PATH)), metadata=token)
+    res = stub.InitiateFileDownload(
+        sp.InitiateFileDownloadRequest(ref=spr.Reference(path=PATH)), metadata=token
+    )
     return res.protocols[0].download_endpoint, res.protocols[0].token
 
 
 def _curl(*args: str) -> None:
-    out = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{http_code}", *args],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{http_code}", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert out.stdout in ("200", "201"), out
 
 
@@ -105,9 +122,19 @@ def _report(benchmark, what: str, baseline: CpBaseline) -> None:  # noqa: ANN001
     http = benchmark.stats.stats.median
     cp = baseline.median
     ratio = cp / http
-    benchmark.extra_info.update({"cp_seconds": cp, "http_seconds": http, "ratio_to_cp": ratio,
-                                 "http_GiB_per_s": 1 / http, "cp_GiB_per_s": 1 / cp})
-    print(f"\n{what}: HTTP {1 / http:.2f} GiB/s, cp {1 / cp:.2f} GiB/s, ratio {ratio:.2f} (target >= 0.5)")
+    benchmark.extra_info.update(
+        {
+            "cp_seconds": cp,
+            "http_seconds": http,
+            "ratio_to_cp": ratio,
+            "http_GiB_per_s": 1 / http,
+            "cp_GiB_per_s": 1 / cp,
+        }
+    )
+    print(
+        f"\n{what}: HTTP {1 / http:.2f} GiB/s, cp {1 / cp:.2f} GiB/s, "
+        f"ratio {ratio:.2f} (target >= 0.5)"
+    )
 
 
 def test_upload_1gib(benchmark, session, source: Path, workdir: Path) -> None:  # noqa: ANN001
@@ -132,8 +159,10 @@ def test_download_1gib(benchmark, session, source: Path, workdir: Path) -> None:
     target = workdir / "download.bin"
 
     def download() -> None:
-        subprocess.run(["curl", "-sS", "--fail", "-H", f"X-Reva-Transfer: {transfer}", "-o", str(target), url],
-                       check=True)
+        subprocess.run(
+            ["curl", "-sS", "--fail", "-H", f"X-Reva-Transfer: {transfer}", "-o", str(target), url],
+            check=True,
+        )
 
     benchmark.pedantic(download, setup=baseline, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     assert target.stat().st_size == GiB

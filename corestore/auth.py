@@ -39,7 +39,9 @@ class TransferClaims:
 
 
 class TokenManager:
-    def __init__(self, secret: str = "", *, access_ttl: int = 86400, transfer_ttl: int = 3600) -> None:
+    def __init__(
+        self, secret: str = "", *, access_ttl: int = 86400, transfer_ttl: int = 3600
+    ) -> None:
         self.ephemeral = not secret
         self._secret = secret or secrets.token_urlsafe(32)
         self.access_ttl = access_ttl
@@ -47,16 +49,23 @@ class TokenManager:
 
     def _sign(self, claims: dict[str, Any], ttl: int) -> str:
         now = int(time.time())
-        return jwt.encode({**claims, "iat": now, "exp": now + ttl}, self._secret, algorithm=_ALGORITHM)
+        return jwt.encode(
+            {**claims, "iat": now, "exp": now + ttl}, self._secret, algorithm=_ALGORITHM
+        )
 
     def _decode(self, token: str, audience: str) -> dict[str, Any]:
         return jwt.decode(
-            token, self._secret, algorithms=[_ALGORITHM], audience=audience,
+            token,
+            self._secret,
+            algorithms=[_ALGORITHM],
+            audience=audience,
             options={"require": ["exp", "sub", "aud"]},
         )
 
     def mint_access(self, username: str) -> str:
-        return self._sign({"sub": username, "aud": _ACCESS_AUDIENCE, "typ": "access"}, self.access_ttl)
+        return self._sign(
+            {"sub": username, "aud": _ACCESS_AUDIENCE, "typ": "access"}, self.access_ttl
+        )
 
     def verify_access(self, token: str | None) -> str:
         """The username a valid access token names.
@@ -76,7 +85,13 @@ class TokenManager:
         return str(claims["sub"])
 
     def mint_transfer(self, username: str, op: str, target: dict[str, Any]) -> str:
-        claims = {"sub": username, "aud": _TRANSFER_AUDIENCE, "typ": "transfer", "op": op, "target": target}
+        claims = {
+            "sub": username,
+            "aud": _TRANSFER_AUDIENCE,
+            "typ": "transfer",
+            "op": op,
+            "target": target,
+        }
         return self._sign(claims, self.transfer_ttl)
 
     def verify_transfer(self, token: str | None, op: str) -> TransferClaims:
@@ -93,4 +108,6 @@ class TokenManager:
             raise Unauthenticated("not a transfer token")
         if claims.get("op") != op:
             raise PermissionDenied(f"this transfer token does not allow {op}")
-        return TransferClaims(user=str(claims["sub"]), op=op, target=claims["target"], exp=int(claims["exp"]))
+        return TransferClaims(
+            user=str(claims["sub"]), op=op, target=claims["target"], exp=int(claims["exp"])
+        )

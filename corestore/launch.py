@@ -61,8 +61,10 @@ class ServerProcess:
         return self.proc.pid
 
     @classmethod
-    def start(cls, root: Path, *, mounts: str, server: str = "", timeout: float = 30) -> ServerProcess:
-        """Write ``<root>/corestore.toml`` (``[server]`` extras + ``mounts``), start, wait until ready."""
+    def start(
+        cls, root: Path, *, mounts: str, server: str = "", timeout: float = 30
+    ) -> ServerProcess:
+        """Write ``<root>/corestore.toml`` (``[server]`` extras, ``mounts``); start; await ready."""
         root.mkdir(parents=True, exist_ok=True)
         grpc_port, http_port = free_port(), free_port()
         config = root / "corestore.toml"
@@ -71,8 +73,20 @@ class ServerProcess:
             f'upload_dir = "{root / "uploads"}"\n{server}\n{mounts}'
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "corestore.cli", "serve", "--config", str(config), "--root", str(root)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            [
+                sys.executable,
+                "-m",
+                "corestore.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--root",
+                str(root),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         srv = cls(proc, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}", root)
@@ -112,6 +126,10 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -41,11 +41,18 @@ def _extras(record: logging.LogRecord) -> dict[str, object]:
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        fields = {"ts": f"{ts}.{int(record.msecs):03d}Z", "level": record.levelname.lower(),
-                  "logger": record.name, "request_id": getattr(record, "request_id", "-"),
-                  "msg": record.getMessage(), **_extras(record)}
-        line = " ".join(f"{k}={json.dumps(v) if isinstance(v, str) and (' ' in v or not v) else v}"
-                        for k, v in fields.items())
+        fields = {
+            "ts": f"{ts}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "msg": record.getMessage(),
+            **_extras(record),
+        }
+        line = " ".join(
+            f"{k}={json.dumps(v) if isinstance(v, str) and (' ' in v or not v) else v}"
+            for k, v in fields.items()
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -53,9 +60,14 @@ class _TextFormatter(logging.Formatter):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {"ts": record.created, "level": record.levelname.lower(), "logger": record.name,
-                  "request_id": getattr(record, "request_id", "-"), "msg": record.getMessage(),
-                  **_extras(record)}
+        fields = {
+            "ts": record.created,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "msg": record.getMessage(),
+            **_extras(record),
+        }
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         return json.dumps(fields, default=str)

@@ -117,7 +117,9 @@ class MountTable:
         if storage_id or opaque_id:
             mount = self.by_id(storage_id or "")
             relative = "./" + "/".join(split_path(path or "."))
-            return Routed(mount, Reference.by_id(opaque_id or "", "." if relative == "./" else relative))
+            return Routed(
+                mount, Reference.by_id(opaque_id or "", "." if relative == "./" else relative)
+            )
         if not path.startswith("/"):
             raise InvalidPath("a reference needs an absolute path or a resource id")
         routed = self.route_path(path)
@@ -128,6 +130,9 @@ class MountTable:
     def virtual_children(self, path: str) -> list[str]:
         """Names of the mount points right below a virtual folder (empty if it is not one)."""
         segments = split_path(path)
-        names = {m.segments[len(segments)] for m in self.mounts
-                 if len(m.segments) > len(segments) and m.segments[: len(segments)] == segments}
+        names = {
+            m.segments[len(segments)]
+            for m in self.mounts
+            if len(m.segments) > len(segments) and m.segments[: len(segments)] == segments
+        }
         return sorted(names)

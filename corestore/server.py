@@ -54,31 +54,51 @@ def _default_driver(config: ServerConfig) -> ServerConfig:
     """Fall back to the in-memory example when the posix driver is not installed (dev setups)."""
     registry = get_registry()
     mounts = tuple(
-        replace(m, driver="memory", options={}) if m.driver == "posix" and "posix" not in registry
-        and "memory" in registry else m
+        replace(m, driver="memory", options={})
+        if m.driver == "posix" and "posix" not in registry and "memory" in registry
+        else m
         for m in config.mounts
     )
     if mounts != config.mounts:
-        log.warning("the posix driver is not installed; serving the in-memory example driver instead")
+        log.warning(
+            "the posix driver is not installed; serving the in-memory example driver instead"
+        )
     return replace(config, mounts=mounts)
 
 
-async def serve(config: ServerConfig, *, on_ready: Callable[[ServerState], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+async def serve(
+    config: ServerConfig,
+    *,
+    on_ready: Callable[[ServerState], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT arrive)."""
     opts = config.server
     mounts = MountTable.from_config(config.mounts, get_registry())
-    users = UserStore.from_file(Path(opts.users_file).expanduser()) if opts.users_file else UserStore.demo()
+    users = (
+        UserStore.from_file(Path(opts.users_file).expanduser())
+        if opts.users_file
+        else UserStore.demo()
+    )
     if not opts.users_file:
         log.warning("no users_file configured: serving the demo users (einstein, marie, richard)")
-    tokens = TokenManager(opts.jwt_secret, access_ttl=opts.token_ttl, transfer_ttl=opts.transfer_ttl)
+    tokens = TokenManager(
+        opts.jwt_secret, access_ttl=opts.token_ttl, transfer_ttl=opts.transfer_ttl
+    )
     if tokens.ephemeral:
-        log.warning("no jwt_secret configured: tokens are signed with a random key and die with the process")
+        log.warning(
+            "no jwt_secret configured: tokens are signed with a random key and die with the process"
+        )
     http_host, http_port = _host_port(opts.http, "http")
     config.root.mkdir(parents=True, exist_ok=True)
     state = ServerState(
-        service=StorageService(mounts), users=users, tokens=tokens, metrics=Metrics(), idp=opts.idp,
-        data_url="", upload_dir=config.upload_dir,
+        service=StorageService(mounts),
+        users=users,
+        tokens=tokens,
+        metrics=Metrics(),
+        idp=opts.idp,
+        data_url="",
+        upload_dir=config.upload_dir,
     )
     if config.ocm.enabled:
         from corestore.ocm.wiring import enable_ocm  # noqa: PLC0415 - only when enabled
@@ -126,22 +146,29 @@ async def serve(config: ServerConfig, *, on_ready: Callable[[ServerState], None]
 def _print_endpoints(config: ServerConfig, grpc_address: str, http_url: str) -> None:
     lines = [
         "corestore serving",
-        f"  gRPC     {grpc_address}  (cs3.gateway.v1beta1.GatewayAPI, cs3.storage.provider.v1beta1.ProviderAPI)",
-        f"  HTTP     {http_url}  (data path {http_url}/data, {http_url}/metrics, {http_url}/healthz)",
+        f"  gRPC     {grpc_address}  "
+        "(cs3.gateway.v1beta1.GatewayAPI, cs3.storage.provider.v1beta1.ProviderAPI)",
+        f"  HTTP     {http_url}  "
+        f"(data path {http_url}/data, {http_url}/metrics, {http_url}/healthz)",
     ]
     for m in config.mounts:
-        lines.append(f"  mount    {m.path} -> {m.driver} (storage id {m.id}{', homes' if m.home else ''})")
+        lines.append(
+            f"  mount    {m.path} -> {m.driver} (storage id {m.id}{', homes' if m.home else ''})"
+        )
     lines.append(READY_LINE)
     print("\n".join(lines), flush=True)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     if args.hash_password:
-        password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
+        password = (
+            sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
+        )
         print(hash_password(password))
         return 0
     config = load_config(
-        args.config, root=args.root,
+        args.config,
+        root=args.root,
         overrides={"grpc": args.grpc, "http": args.http, "log_level": args.log_level},
     )
     configure_logging(config.server.log_level, config.server.log_format)
@@ -153,13 +180,28 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def add_serve_command(subparsers: argparse._SubParsersAction) -> None:
     """``corestore serve``: run the CS3 gRPC server and the HTTP data path."""
-    parser = subparsers.add_parser("serve", help="run the CS3 gRPC gateway/provider and the HTTP data path")
+    parser = subparsers.add_parser(
+        "serve", help="run the CS3 gRPC gateway/provider and the HTTP data path"
+    )
     parser.add_argument("--config", type=Path, help="TOML config with [server] and [[mounts]]")
-    parser.add_argument("--root", type=Path, default=None,
-                        help=f"data directory for the default posix mount and uploads (default {DEFAULT_ROOT})")
-    parser.add_argument("--grpc", metavar="HOST:PORT", help="gRPC listen address (default 127.0.0.1:19000)")
-    parser.add_argument("--http", metavar="HOST:PORT", help="HTTP listen address (default 127.0.0.1:19001)")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level")
-    parser.add_argument("--hash-password", action="store_true",
-                        help="read a password (stdin or prompt), print its argon2 hash for a users file, exit")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help=f"data directory for the default posix mount and uploads (default {DEFAULT_ROOT})",
+    )
+    parser.add_argument(
+        "--grpc", metavar="HOST:PORT", help="gRPC listen address (default 127.0.0.1:19000)"
+    )
+    parser.add_argument(
+        "--http", metavar="HOST:PORT", help="HTTP listen address (default 127.0.0.1:19001)"
+    )
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="log level"
+    )
+    parser.add_argument(
+        "--hash-password",
+        action="store_true",
+        help="read a password (stdin or prompt), print its argon2 hash for a users file, exit",
+    )
     parser.set_defaults(func=_run_serve)

@@ -47,7 +47,8 @@ class ServerOptions:
         "", doc="base URL clients reach the HTTP listener at (default http://<http>)"
     )
     jwt_secret: str = option(
-        "", doc="HS256 secret for access and transfer tokens (default: random per process)",
+        "",
+        doc="HS256 secret for access and transfer tokens (default: random per process)",
         secret=True,
     )
     token_ttl: int = option(86400, doc="lifetime of access tokens, seconds")
@@ -77,7 +78,11 @@ class ServerConfig:
 
     @property
     def upload_dir(self) -> Path:
-        return Path(self.server.upload_dir).expanduser() if self.server.upload_dir else self.root / ".uploads"
+        return (
+            Path(self.server.upload_dir).expanduser()
+            if self.server.upload_dir
+            else self.root / ".uploads"
+        )
 
 
 def _normalise_mount(mount: MountConfig) -> MountConfig:
@@ -117,11 +122,18 @@ def _build(raw: Mapping[str, Any], root: Path) -> ServerConfig:
 def default_config(root: Path = DEFAULT_ROOT, driver: str = "posix") -> dict[str, Any]:
     """The raw config used without ``--config``: one posix home mount under ``root``."""
     options: dict[str, Any] = {"root": str(root / "home")} if driver == "posix" else {}
-    return {"mounts": [{"path": "/home", "driver": driver, "id": "home", "home": True, "options": options}]}
+    return {
+        "mounts": [
+            {"path": "/home", "driver": driver, "id": "home", "home": True, "options": options}
+        ]
+    }
 
 
 def load_config(
-    path: Path | None = None, *, root: Path | None = None, overrides: Mapping[str, Any] | None = None
+    path: Path | None = None,
+    *,
+    root: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
     """Read the TOML file (or the defaults), apply command-line ``overrides`` to ``[server]``."""
     root = (root or DEFAULT_ROOT).expanduser()
@@ -136,7 +148,8 @@ def load_config(
             raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
     if overrides:
         raw = dict(raw)
-        raw["server"] = {**raw.get("server", {}), **{k: v for k, v in overrides.items() if v is not None}}
+        raw["server"] = {
+            **raw.get("server", {}),
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
     return _build(raw, root)
-
-

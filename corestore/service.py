@@ -150,11 +150,17 @@ class StorageService:
         groups = set(user.groups)
         for depth in range(len(segments), 0, -1):
             try:
-                grants = [g async for g in driver.list_grants(Reference.of(join_path(segments[:depth])))]
+                grants = [
+                    g async for g in driver.list_grants(Reference.of(join_path(segments[:depth])))
+                ]
             except NotFound:
                 continue  # the resource does not exist yet: its parent decides
-            mine = [g for g in grants if (g.grantee.type is GranteeType.USER and g.grantee.id == user.username)
-                    or (g.grantee.type is GranteeType.GROUP and g.grantee.id in groups)]
+            mine = [
+                g
+                for g in grants
+                if (g.grantee.type is GranteeType.USER and g.grantee.id == user.username)
+                or (g.grantee.type is GranteeType.GROUP and g.grantee.id in groups)
+            ]
             if mine:
                 if any(not g.permissions for g in mine):
                     return _NONE  # a deny grant wins
@@ -175,8 +181,12 @@ class StorageService:
             segments = split_path(routed.ref.path)
         path = join_path(mount.segments + segments)
         if not mount.home:
-            scoped = getattr(mount.driver, "permissions_for", None)  # e.g. the OCM received-shares mount
-            return Target(routed, path, ALL_PERMISSIONS if scoped is None else scoped(user.username, segments))
+            scoped = getattr(
+                mount.driver, "permissions_for", None
+            )  # e.g. the OCM received-shares mount
+            return Target(
+                routed, path, ALL_PERMISSIONS if scoped is None else scoped(user.username, segments)
+            )
         if not segments:
             return Target(routed, path, _HOME_ROOT_PERMISSIONS)
         owner = segments[0]
@@ -202,23 +212,36 @@ class StorageService:
         global_path = path or mount.global_path(info.path)
         owner = info.owner
         if owner is None and mount.home:
-            segments = split_path(global_path)[len(mount.segments):]
+            segments = split_path(global_path)[len(mount.segments) :]
             owner = segments[0] if segments else None
-        permissions = target.permissions if info.permissions is None else info.permissions & target.permissions
-        return Entry(mount.id, dataclasses.replace(
-            info,
-            path=global_path,
-            owner=owner,
-            permissions=permissions,
-            mime_type=info.mime_type or guess_mime_type(info.name, info.is_container),
-        ))
+        permissions = (
+            target.permissions
+            if info.permissions is None
+            else info.permissions & target.permissions
+        )
+        return Entry(
+            mount.id,
+            dataclasses.replace(
+                info,
+                path=global_path,
+                owner=owner,
+                permissions=permissions,
+                mime_type=info.mime_type or guess_mime_type(info.name, info.is_container),
+            ),
+        )
 
     def _virtual_entry(self, path: str) -> Entry:
         children = self.mounts.virtual_children(path)
         etag = hashlib.sha1(("\0".join([path, *children])).encode()).hexdigest()
         info = ResourceInfo(
-            id=path, path=path, type=ResourceType.CONTAINER, size=0, mtime=self._started,
-            etag=f'"{etag}"', mime_type=guess_mime_type(path, True), permissions=_HOME_ROOT_PERMISSIONS,
+            id=path,
+            path=path,
+            type=ResourceType.CONTAINER,
+            size=0,
+            mtime=self._started,
+            etag=f'"{etag}"',
+            mime_type=guess_mime_type(path, True),
+            permissions=_HOME_ROOT_PERMISSIONS,
         )
         return Entry("", info)
 
@@ -257,7 +280,9 @@ class StorageService:
 
     async def touch(self, user: User, ref: WireRef, lock_id: str | None = None) -> Entry:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
-        return self._entry(target, await target.driver.touch(target.ref, lock_id=lock_id), target.path)
+        return self._entry(
+            target, await target.driver.touch(target.ref, lock_id=lock_id), target.path
+        )
 
     async def delete(self, user: User, ref: WireRef, lock_id: str | None = None) -> None:
         target = await self._writable(user, ref, Permission.DELETE)
@@ -265,7 +290,9 @@ class StorageService:
             raise PermissionDenied("a home folder cannot be deleted")
         await target.driver.delete(target.ref, lock_id=lock_id)
 
-    async def move(self, user: User, source: WireRef, destination: WireRef, lock_id: str | None = None) -> Entry:
+    async def move(
+        self, user: User, source: WireRef, destination: WireRef, lock_id: str | None = None
+    ) -> Entry:
         src = await self._writable(user, source, Permission.MOVE)
         dst = await self._writable(user, destination, Permission.MOVE)
         if src.mount is not dst.mount:
@@ -304,13 +331,21 @@ class StorageService:
 
     # -- metadata -----------------------------------------------------------------------------
 
-    async def set_metadata(self, user: User, ref: WireRef, metadata: Mapping[str, str], lock_id: str | None) -> None:
+    async def set_metadata(
+        self, user: User, ref: WireRef, metadata: Mapping[str, str], lock_id: str | None
+    ) -> None:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
-        await _capability(target.driver, Capability.METADATA).set_metadata(target.ref, metadata, lock_id=lock_id)
+        await _capability(target.driver, Capability.METADATA).set_metadata(
+            target.ref, metadata, lock_id=lock_id
+        )
 
-    async def unset_metadata(self, user: User, ref: WireRef, keys: Sequence[str], lock_id: str | None) -> None:
+    async def unset_metadata(
+        self, user: User, ref: WireRef, keys: Sequence[str], lock_id: str | None
+    ) -> None:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
-        await _capability(target.driver, Capability.METADATA).unset_metadata(target.ref, keys, lock_id=lock_id)
+        await _capability(target.driver, Capability.METADATA).unset_metadata(
+            target.ref, keys, lock_id=lock_id
+        )
 
     # -- locks --------------------------------------------------------------------------------
 
@@ -323,14 +358,18 @@ class StorageService:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
         if not lock.lock_id:
             raise InvalidArgument("a lock needs a lock_id")
-        lock = dataclasses.replace(self._held_by(user, lock), creation_time=lock.creation_time or time.time())
+        lock = dataclasses.replace(
+            self._held_by(user, lock), creation_time=lock.creation_time or time.time()
+        )
         await _capability(target.driver, Capability.LOCKS).set_lock(target.ref, lock)
 
     async def get_lock(self, user: User, ref: WireRef) -> Lock:
         target = await self._writable(user, ref, Permission.STAT)
         return await _capability(target.driver, Capability.LOCKS).get_lock(target.ref)
 
-    async def refresh_lock(self, user: User, ref: WireRef, lock: Lock, existing_lock_id: str | None) -> None:
+    async def refresh_lock(
+        self, user: User, ref: WireRef, lock: Lock, existing_lock_id: str | None
+    ) -> None:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
         await _capability(target.driver, Capability.LOCKS).refresh_lock(
             target.ref, self._held_by(user, lock), existing_lock_id=existing_lock_id or None
@@ -338,7 +377,9 @@ class StorageService:
 
     async def unlock(self, user: User, ref: WireRef, lock: Lock) -> None:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
-        await _capability(target.driver, Capability.LOCKS).unlock(target.ref, self._held_by(user, lock))
+        await _capability(target.driver, Capability.LOCKS).unlock(
+            target.ref, self._held_by(user, lock)
+        )
 
     # -- versions -----------------------------------------------------------------------------
 
@@ -347,14 +388,23 @@ class StorageService:
         driver = _capability(target.driver, Capability.VERSIONS)
         return [v async for v in driver.list_versions(target.ref)]
 
-    async def restore_version(self, user: User, ref: WireRef, key: str, lock_id: str | None) -> None:
+    async def restore_version(
+        self, user: User, ref: WireRef, key: str, lock_id: str | None
+    ) -> None:
         target = await self._writable(user, ref, Permission.RESTORE_FILE_VERSION)
-        await _capability(target.driver, Capability.VERSIONS).restore_version(target.ref, key, lock_id=lock_id)
+        await _capability(target.driver, Capability.VERSIONS).restore_version(
+            target.ref, key, lock_id=lock_id
+        )
 
     # -- recycle bin --------------------------------------------------------------------------
 
     async def list_recycle(
-        self, user: User, ref: WireRef, key: str = "", from_ts: float | None = None, to_ts: float | None = None
+        self,
+        user: User,
+        ref: WireRef,
+        key: str = "",
+        from_ts: float | None = None,
+        to_ts: float | None = None,
     ) -> AsyncIterator[tuple[Mount, RecycleItem]]:
         target = await self._writable(user, ref, Permission.LIST_RECYCLE)
         driver = _capability(target.driver, Capability.RECYCLE)
@@ -366,7 +416,9 @@ class StorageService:
                 continue
             if (from_ts and item.deletion_time < from_ts) or (to_ts and item.deletion_time > to_ts):
                 continue
-            if home_prefix and not (item.path == home_prefix or item.path.startswith(home_prefix + "/")):
+            if home_prefix and not (
+                item.path == home_prefix or item.path.startswith(home_prefix + "/")
+            ):
                 continue
             yield target.mount, dataclasses.replace(item, path=target.mount.global_path(item.path))
 
@@ -380,7 +432,9 @@ class StorageService:
             if restore.mount is not target.mount:
                 raise Unimplemented("restoring into a different storage is not supported")
         driver = _capability(target.driver, Capability.RECYCLE)
-        info = await driver.restore_recycle_item(target.ref, key, restore_to=restore.ref if restore else None)
+        info = await driver.restore_recycle_item(
+            target.ref, key, restore_to=restore.ref if restore else None
+        )
         return self._entry(target, info)
 
     async def purge_recycle(self, user: User, ref: WireRef, key: str | None = None) -> None:
@@ -415,7 +469,9 @@ class StorageService:
 
     async def list_grants(self, user: User, ref: WireRef) -> list[Grant]:
         target = await self._writable(user, ref, Permission.LIST_GRANTS)
-        return [g async for g in _capability(target.driver, Capability.GRANTS).list_grants(target.ref)]
+        return [
+            g async for g in _capability(target.driver, Capability.GRANTS).list_grants(target.ref)
+        ]
 
     # -- data transfer ------------------------------------------------------------------------
 
@@ -430,49 +486,75 @@ class StorageService:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_UPLOAD)
         driver, dref = target.driver, target.ref
         try:
-            info = await driver.stat(dref)
+            info: ResourceInfo | None = await driver.stat(dref)
         except NotFound:
             info = None
-            segments = split_path(target.path)[len(target.mount.segments):]
-            if dref.resource_id is None or split_path(dref.path):
-                parent = _parent_ref(dref, segments)
-                try:
-                    parent_info = await driver.stat(parent)
-                except NotFound:
-                    raise MissingParent(f"parent folder of {target.path} does not exist") from None
-                if parent_info.is_container is False:
-                    raise NotAFolder(f"parent of {target.path} is a file")
+            await self._check_parent(target)
         if info is not None:
             if info.is_container:
                 raise IsAFolder(f"{target.path} is a folder")
             if options.if_not_exist:
                 raise AlreadyExists(f"{target.path} exists")
-        if options.if_match and (info is None or info.etag.strip('"') != options.if_match.strip('"')):
+        if options.if_match and (
+            info is None or info.etag.strip('"') != options.if_match.strip('"')
+        ):
             raise ETagMismatch(f"{target.path} has changed")
         claims: dict[str, Any] = {
-            "sid": target.mount.id, "path": dref.path, "rid": dref.resource_id, "gpath": target.path,
-            "size": options.expected_size, "lock_id": options.lock_id, "if_match": options.if_match,
-            "if_not_exist": options.if_not_exist, "mtime": options.mtime,
+            "sid": target.mount.id,
+            "path": dref.path,
+            "rid": dref.resource_id,
+            "gpath": target.path,
+            "size": options.expected_size,
+            "lock_id": options.lock_id,
+            "if_match": options.if_match,
+            "if_not_exist": options.if_not_exist,
+            "mtime": options.mtime,
             "checksum": str(options.checksum) if options.checksum else None,
         }
         return target, claims
 
-    async def prepare_download(self, user: User, ref: WireRef, version_key: str | None = None) -> dict[str, Any]:
+    @staticmethod
+    async def _check_parent(target: Target) -> None:
+        """A new file needs an existing parent folder.
+
+        :raises MissingParent: there is none. :raises NotAFolder: it is a file.
+        """
+        dref = target.ref
+        if dref.resource_id is not None and not split_path(dref.path):
+            return  # an id names an existing resource, or nothing at all (stat said NotFound)
+        segments = split_path(target.path)[len(target.mount.segments) :]
+        try:
+            parent = await target.driver.stat(_parent_ref(dref, segments))
+        except NotFound:
+            raise MissingParent(f"parent folder of {target.path} does not exist") from None
+        if not parent.is_container:
+            raise NotAFolder(f"parent of {target.path} is a file")
+
+    async def prepare_download(
+        self, user: User, ref: WireRef, version_key: str | None = None
+    ) -> dict[str, Any]:
         target = await self._writable(user, ref, Permission.INITIATE_FILE_DOWNLOAD)
         info = await target.driver.stat(target.ref)
         if info.is_container:
             raise IsAFolder(f"{target.path} is a folder")
         if version_key:
             _capability(target.driver, Capability.VERSIONS)
-        return {"sid": target.mount.id, "path": target.ref.path, "rid": target.ref.resource_id,
-                "gpath": target.path, "version": version_key or None}
+        return {
+            "sid": target.mount.id,
+            "path": target.ref.path,
+            "rid": target.ref.resource_id,
+            "gpath": target.path,
+            "version": version_key or None,
+        }
 
     def transfer_target(self, claims: Mapping[str, Any]) -> Routed:
         """The routed reference a transfer token names."""
         mount = self.mounts.by_id(str(claims.get("sid", "")))
         current_driver.set(mount.driver.name)
         rid = claims.get("rid")
-        ref = Reference.by_id(rid, claims.get("path") or ".") if rid else Reference.of(claims["path"])
+        ref = (
+            Reference.by_id(rid, claims.get("path") or ".") if rid else Reference.of(claims["path"])
+        )
         return Routed(mount, ref)
 
     @staticmethod
@@ -483,8 +565,11 @@ class StorageService:
             kind, _, value = str(claims["checksum"]).partition(":")
             checksum = Checksum(kind, value)
         values = {
-            "expected_size": claims.get("size"), "checksum": checksum, "if_match": claims.get("if_match"),
-            "if_not_exist": bool(claims.get("if_not_exist")), "lock_id": claims.get("lock_id"),
+            "expected_size": claims.get("size"),
+            "checksum": checksum,
+            "if_match": claims.get("if_match"),
+            "if_not_exist": bool(claims.get("if_not_exist")),
+            "lock_id": claims.get("lock_id"),
             "mtime": claims.get("mtime"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

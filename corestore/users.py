@@ -75,10 +75,14 @@ class UserStore:
         entries = raw.get("users")
         if not isinstance(entries, list):
             raise ConfigError(f"users file {path}: expected [[users]] tables")
-        users = [parse_options(User, e, section=f"users[{i}]", environ={}) for i, e in enumerate(entries)]
+        users = [
+            parse_options(User, e, section=f"users[{i}]", environ={}) for i, e in enumerate(entries)
+        ]
         for user in users:
             if not user.password.startswith("$argon2"):
-                raise ConfigError(f"users file {path}: password of {user.username!r} is not an argon2 hash")
+                raise ConfigError(
+                    f"users file {path}: password of {user.username!r} is not an argon2 hash"
+                )
         return cls(users)
 
     def get(self, username: str) -> User | None:

@@ -22,13 +22,16 @@ def build_grpc_server(state: ServerState, address: str) -> tuple[grpc.aio.Server
 
     Returns the server (not started) and the bound port (useful when ``address`` ends in ``:0``).
     """
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", 16 << 20),
-        ("grpc.max_send_message_length", 64 << 20),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 16 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ]
+    )
     add_servicer(server, ProviderServicer(state), PROVIDER_SERVICE)
     add_servicer(server, GatewayServicer(state), GATEWAY_SERVICE)
-    from corestore.ocm.grpc import SERVICES as OCM_SERVICES, OcmServicer  # noqa: PLC0415
+    from corestore.ocm.grpc import SERVICES as OCM_SERVICES  # noqa: PLC0415
+    from corestore.ocm.grpc import OcmServicer
 
     for service in OCM_SERVICES:
         add_servicer(server, OcmServicer(state), service)

@@ -67,6 +67,7 @@ _CHECKSUM_TYPES_PB = {
 
 # -- small types --------------------------------------------------------------------------------
 
+
 def timestamp(seconds: float | None) -> types_pb.Timestamp | None:
     if seconds is None:
         return None
@@ -108,12 +109,16 @@ def user_id(username: str, idp: str) -> user_pb.UserId:
 
 def user_to_pb(user: User, idp: str) -> user_pb.User:
     return user_pb.User(
-        id=user_id(user.username, idp), username=user.username, mail=user.mail,
-        display_name=user.display_name, groups=list(user.groups),
+        id=user_id(user.username, idp),
+        username=user.username,
+        mail=user.mail,
+        display_name=user.display_name,
+        groups=list(user.groups),
     )
 
 
 # -- references ---------------------------------------------------------------------------------
+
 
 def ref_from_pb(ref: spr.Reference) -> WireRef:
     if ref.HasField("resource_id") and (ref.resource_id.storage_id or ref.resource_id.opaque_id):
@@ -142,6 +147,7 @@ def ref_to_pb(path: str) -> spr.Reference:
 
 # -- resources ----------------------------------------------------------------------------------
 
+
 def permissions_to_pb(permissions: frozenset[Permission] | None) -> spr.ResourcePermissions:
     flags = {p.value: True for p in permissions or ()}
     if flags.get("delete"):
@@ -156,7 +162,9 @@ def permissions_from_pb(pb: spr.ResourcePermissions) -> frozenset[Permission]:
 
 
 def lock_to_pb(lock: Lock, idp: str) -> spr.Lock:
-    pb = spr.Lock(lock_id=lock.lock_id, type=_LOCK_TYPES_PB[lock.type], app_name=lock.app_name or "")
+    pb = spr.Lock(
+        lock_id=lock.lock_id, type=_LOCK_TYPES_PB[lock.type], app_name=lock.app_name or ""
+    )
     if lock.user:
         pb.user.CopyFrom(user_id(lock.user, idp))
     if lock.expiration is not None:
@@ -196,10 +204,14 @@ def entry_to_pb(entry: Entry, idp: str, parent_id: str | None = None) -> spr.Res
     if parent:
         pb.parent_id.CopyFrom(resource_id(entry.storage_id, parent))
     if info.checksum is not None:
-        pb.checksum.CopyFrom(spr.ResourceChecksum(
-            type=_CHECKSUM_TYPES_PB.get(info.checksum.type.lower(), spr.RESOURCE_CHECKSUM_TYPE_UNSET),
-            sum=info.checksum.value,
-        ))
+        pb.checksum.CopyFrom(
+            spr.ResourceChecksum(
+                type=_CHECKSUM_TYPES_PB.get(
+                    info.checksum.type.lower(), spr.RESOURCE_CHECKSUM_TYPE_UNSET
+                ),
+                sum=info.checksum.value,
+            )
+        )
     if info.owner:
         pb.owner.CopyFrom(user_id(info.owner, idp))
     if info.metadata:
@@ -210,17 +222,23 @@ def entry_to_pb(entry: Entry, idp: str, parent_id: str | None = None) -> spr.Res
 
 
 def file_version_to_pb(version: FileVersion) -> spr.FileVersion:
-    return spr.FileVersion(key=version.key, size=version.size, mtime=int(version.mtime), etag=version.etag)
+    return spr.FileVersion(
+        key=version.key, size=version.size, mtime=int(version.mtime), etag=version.etag
+    )
 
 
 def recycle_item_to_pb(item: RecycleItem) -> spr.RecycleItem:
     return spr.RecycleItem(
-        type=_RESOURCE_TYPES_PB[item.type], key=item.key, ref=ref_to_pb(item.path), size=item.size,
+        type=_RESOURCE_TYPES_PB[item.type],
+        key=item.key,
+        ref=ref_to_pb(item.path),
+        size=item.size,
         deletion_time=timestamp(item.deletion_time),
     )
 
 
 # -- grants -------------------------------------------------------------------------------------
+
 
 def grantee_from_pb(pb: spr.Grantee) -> Grantee:
     if pb.type == spr.GRANTEE_TYPE_USER and pb.user_id.opaque_id:
@@ -232,10 +250,16 @@ def grantee_from_pb(pb: spr.Grantee) -> Grantee:
 
 def grantee_to_pb(grantee: Grantee) -> spr.Grantee:
     if grantee.type is GranteeType.USER:
-        return spr.Grantee(type=spr.GRANTEE_TYPE_USER, user_id=user_pb.UserId(
-            idp=grantee.idp, opaque_id=grantee.id, type=user_pb.USER_TYPE_PRIMARY))
-    return spr.Grantee(type=spr.GRANTEE_TYPE_GROUP,
-                       group_id=group_pb.GroupId(idp=grantee.idp, opaque_id=grantee.id))
+        return spr.Grantee(
+            type=spr.GRANTEE_TYPE_USER,
+            user_id=user_pb.UserId(
+                idp=grantee.idp, opaque_id=grantee.id, type=user_pb.USER_TYPE_PRIMARY
+            ),
+        )
+    return spr.Grantee(
+        type=spr.GRANTEE_TYPE_GROUP,
+        group_id=group_pb.GroupId(idp=grantee.idp, opaque_id=grantee.id),
+    )
 
 
 def grant_from_pb(pb: spr.Grant) -> Grant:
@@ -248,7 +272,9 @@ def grant_from_pb(pb: spr.Grant) -> Grant:
 
 
 def grant_to_pb(grant: Grant, idp: str) -> spr.Grant:
-    pb = spr.Grant(grantee=grantee_to_pb(grant.grantee), permissions=permissions_to_pb(grant.permissions))
+    pb = spr.Grant(
+        grantee=grantee_to_pb(grant.grantee), permissions=permissions_to_pb(grant.permissions)
+    )
     if grant.creator:
         pb.creator.CopyFrom(user_id(grant.creator, idp))
     if grant.expiration is not None:

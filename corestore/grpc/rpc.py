@@ -53,14 +53,18 @@ def status_for(exc: BaseException, rpc_name: str) -> status_pb2.Status:
     trace = request_id.get()
     if isinstance(exc, CorestoreError) and type(exc) is not CorestoreError:
         log.info("%s failed: %s", rpc_name, exc.message, extra={"code": exc.cs3_code})
-        return status_pb2.Status(code=code_pb2.Code.Value(exc.cs3_code), message=exc.message, trace=trace)
+        return status_pb2.Status(
+            code=code_pb2.Code.Value(exc.cs3_code), message=exc.message, trace=trace
+        )
     log.error("%s failed with an internal error", rpc_name, exc_info=exc)
     return status_pb2.Status(
         code=code_pb2.CODE_INTERNAL, message=f"internal error (request id {trace})", trace=trace
     )
 
 
-def rpc(response_cls: type, *, public: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def rpc(
+    response_cls: type, *, public: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate ``async def Name(self, request, context, user)`` (or an async generator)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -145,9 +149,17 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: ServiceDescrip
             continue
         request_cls = message_factory.GetMessageClass(method.input_type)
         response_cls = message_factory.GetMessageClass(method.output_type)
-        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
-        handlers[method.name] = make(
-            impl, request_deserializer=_lenient(request_cls), response_serializer=response_cls.SerializeToString
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
         )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+        handlers[method.name] = make(
+            impl,
+            request_deserializer=_lenient(request_cls),
+            response_serializer=response_cls.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
     return sorted(handlers)

@@ -26,8 +26,11 @@ from corestore.users import User
 
 __all__ = ["GatewayServicer", "ProviderServicer", "StorageRPCs"]
 
-_CHECKSUMS = (("sha1", spr.RESOURCE_CHECKSUM_TYPE_SHA1, 100), ("md5", spr.RESOURCE_CHECKSUM_TYPE_MD5, 200),
-              ("adler32", spr.RESOURCE_CHECKSUM_TYPE_ADLER32, 300))
+_CHECKSUMS = (
+    ("sha1", spr.RESOURCE_CHECKSUM_TYPE_SHA1, 100),
+    ("md5", spr.RESOURCE_CHECKSUM_TYPE_MD5, 200),
+    ("adler32", spr.RESOURCE_CHECKSUM_TYPE_ADLER32, 300),
+)
 
 
 def _ref(request: Any, field: str = "ref") -> WireRef:
@@ -61,18 +64,30 @@ class StorageRPCs:
         return sp.StatResponse(info=self._info(entry))
 
     @rpc(sp.ListContainerResponse)
-    async def ListContainer(self, request: sp.ListContainerRequest, context: Any, user: User) -> Any:
-        infos = [self._info(e) async for e in
-                 self._svc.list_container(user, _ref(request), list(request.arbitrary_metadata_keys))]
+    async def ListContainer(
+        self, request: sp.ListContainerRequest, context: Any, user: User
+    ) -> Any:
+        infos = [
+            self._info(e)
+            async for e in self._svc.list_container(
+                user, _ref(request), list(request.arbitrary_metadata_keys)
+            )
+        ]
         return sp.ListContainerResponse(infos=infos)
 
     @rpc(sp.ListContainerStreamResponse)
-    async def ListContainerStream(self, request: sp.ListContainerStreamRequest, context: Any, user: User) -> Any:
-        async for entry in self._svc.list_container(user, _ref(request), list(request.arbitrary_metadata_keys)):
+    async def ListContainerStream(
+        self, request: sp.ListContainerStreamRequest, context: Any, user: User
+    ) -> Any:
+        async for entry in self._svc.list_container(
+            user, _ref(request), list(request.arbitrary_metadata_keys)
+        ):
             yield sp.ListContainerStreamResponse(status=ok(), info=self._info(entry))
 
     @rpc(sp.CreateContainerResponse)
-    async def CreateContainer(self, request: sp.CreateContainerRequest, context: Any, user: User) -> Any:
+    async def CreateContainer(
+        self, request: sp.CreateContainerRequest, context: Any, user: User
+    ) -> Any:
         await self._svc.create_container(user, _ref(request))
         return sp.CreateContainerResponse()
 
@@ -88,7 +103,9 @@ class StorageRPCs:
 
     @rpc(sp.MoveResponse)
     async def Move(self, request: sp.MoveRequest, context: Any, user: User) -> Any:
-        await self._svc.move(user, _ref(request, "source"), _ref(request, "destination"), _lock_id(request))
+        await self._svc.move(
+            user, _ref(request, "source"), _ref(request, "destination"), _lock_id(request)
+        )
         return sp.MoveResponse()
 
     @rpc(sp.GetPathResponse)
@@ -137,7 +154,9 @@ class StorageRPCs:
 
     @rpc(sp.UnsetArbitraryMetadataResponse)
     async def UnsetArbitraryMetadata(self, request: Any, context: Any, user: User) -> Any:
-        await self._svc.unset_metadata(user, _ref(request), list(request.arbitrary_metadata_keys), _lock_id(request))
+        await self._svc.unset_metadata(
+            user, _ref(request), list(request.arbitrary_metadata_keys), _lock_id(request)
+        )
         return sp.UnsetArbitraryMetadataResponse()
 
     @rpc(sp.SetLockResponse)
@@ -153,7 +172,10 @@ class StorageRPCs:
     @rpc(sp.RefreshLockResponse)
     async def RefreshLock(self, request: Any, context: Any, user: User) -> Any:
         await self._svc.refresh_lock(
-            user, _ref(request), convert.lock_from_pb(request.lock), request.existing_lock_id or None
+            user,
+            _ref(request),
+            convert.lock_from_pb(request.lock),
+            request.existing_lock_id or None,
         )
         return sp.RefreshLockResponse()
 
@@ -167,7 +189,9 @@ class StorageRPCs:
     @rpc(sp.ListFileVersionsResponse)
     async def ListFileVersions(self, request: Any, context: Any, user: User) -> Any:
         versions = await self._svc.list_versions(user, _ref(request))
-        return sp.ListFileVersionsResponse(versions=[convert.file_version_to_pb(v) for v in versions])
+        return sp.ListFileVersionsResponse(
+            versions=[convert.file_version_to_pb(v) for v in versions]
+        )
 
     @rpc(sp.RestoreFileVersionResponse)
     async def RestoreFileVersion(self, request: Any, context: Any, user: User) -> Any:
@@ -183,13 +207,17 @@ class StorageRPCs:
 
     @rpc(sp.ListRecycleResponse)
     async def ListRecycle(self, request: Any, context: Any, user: User) -> Any:
-        items = [convert.recycle_item_to_pb(item) async for _, item in self._recycle_items(request, user)]
+        items = [
+            convert.recycle_item_to_pb(item) async for _, item in self._recycle_items(request, user)
+        ]
         return sp.ListRecycleResponse(recycle_items=items)
 
     @rpc(sp.ListRecycleStreamResponse)
     async def ListRecycleStream(self, request: Any, context: Any, user: User) -> Any:
         async for _, item in self._recycle_items(request, user):
-            yield sp.ListRecycleStreamResponse(status=ok(), recycle_item=convert.recycle_item_to_pb(item))
+            yield sp.ListRecycleStreamResponse(
+                status=ok(), recycle_item=convert.recycle_item_to_pb(item)
+            )
 
     @rpc(sp.RestoreRecycleItemResponse)
     async def RestoreRecycleItem(self, request: Any, context: Any, user: User) -> Any:
@@ -206,7 +234,9 @@ class StorageRPCs:
 
     # -- data transfer ------------------------------------------------------------------------
 
-    async def _upload_protocols(self, request: sp.InitiateFileUploadRequest, user: User) -> list[tuple[str, str, str]]:
+    async def _upload_protocols(
+        self, request: sp.InitiateFileUploadRequest, user: User
+    ) -> list[tuple[str, str, str]]:
         """``(protocol, endpoint, transfer token)`` for ``simple`` and ``tus``."""
         length = convert.opaque_get(request.opaque, "Upload-Length")
         mtime = convert.opaque_get(request.opaque, "X-OC-Mtime")
@@ -245,9 +275,13 @@ class ProviderServicer(StorageRPCs):
     @rpc(sp.InitiateFileUploadResponse)
     async def InitiateFileUpload(self, request: Any, context: Any, user: User) -> Any:
         protocols = [
-            spr.FileUploadProtocol(protocol=name, upload_endpoint=url, expose=True,
-                                   available_checksums=self._available_checksums(),
-                                   opaque=_token_opaque(token))
+            spr.FileUploadProtocol(
+                protocol=name,
+                upload_endpoint=url,
+                expose=True,
+                available_checksums=self._available_checksums(),
+                opaque=_token_opaque(token),
+            )
             for name, url, token in await self._upload_protocols(request, user)
         ]
         return sp.InitiateFileUploadResponse(protocols=protocols)
@@ -255,7 +289,9 @@ class ProviderServicer(StorageRPCs):
     @rpc(sp.InitiateFileDownloadResponse)
     async def InitiateFileDownload(self, request: Any, context: Any, user: User) -> Any:
         protocols = [
-            spr.FileDownloadProtocol(protocol=name, download_endpoint=url, expose=True, opaque=_token_opaque(token))
+            spr.FileDownloadProtocol(
+                protocol=name, download_endpoint=url, expose=True, opaque=_token_opaque(token)
+            )
             for name, url, token in await self._download_protocols(request, user)
         ]
         return sp.InitiateFileDownloadResponse(protocols=protocols)
@@ -272,7 +308,9 @@ class ProviderServicer(StorageRPCs):
 
     @rpc(sp.RemoveGrantResponse)
     async def RemoveGrant(self, request: Any, context: Any, user: User) -> Any:
-        await self._svc.remove_grant(user, _ref(request), convert.grantee_from_pb(request.grant.grantee))
+        await self._svc.remove_grant(
+            user, _ref(request), convert.grantee_from_pb(request.grant.grantee)
+        )
         return sp.RemoveGrantResponse()
 
     @rpc(sp.DenyGrantResponse)
@@ -283,7 +321,9 @@ class ProviderServicer(StorageRPCs):
     @rpc(sp.ListGrantsResponse)
     async def ListGrants(self, request: Any, context: Any, user: User) -> Any:
         grants = await self._svc.list_grants(user, _ref(request))
-        return sp.ListGrantsResponse(grants=[convert.grant_to_pb(g, self.state.idp) for g in grants])
+        return sp.ListGrantsResponse(
+            grants=[convert.grant_to_pb(g, self.state.idp) for g in grants]
+        )
 
     @rpc(sp.CreateReferenceResponse)
     async def CreateReference(self, request: Any, context: Any, user: User) -> Any:
@@ -297,7 +337,9 @@ class GatewayServicer(StorageRPCs, OcmRPCs):
     async def Authenticate(self, request: gw.AuthenticateRequest, context: Any, user: None) -> Any:
         if request.type != "basic":
             raise InvalidArgument(f"unsupported authentication type {request.type!r}; use 'basic'")
-        authenticated = await self.state.users.authenticate(request.client_id, request.client_secret)
+        authenticated = await self.state.users.authenticate(
+            request.client_id, request.client_secret
+        )
         if self._svc.mounts.home is not None:
             await self._svc.create_home(authenticated)
         return gw.AuthenticateResponse(
@@ -317,8 +359,12 @@ class GatewayServicer(StorageRPCs, OcmRPCs):
     @rpc(gw.InitiateFileUploadResponse)
     async def InitiateFileUpload(self, request: Any, context: Any, user: User) -> Any:
         protocols = [
-            gwr.FileUploadProtocol(protocol=name, upload_endpoint=url, token=token,
-                                   available_checksums=self._available_checksums())
+            gwr.FileUploadProtocol(
+                protocol=name,
+                upload_endpoint=url,
+                token=token,
+                available_checksums=self._available_checksums(),
+            )
             for name, url, token in await self._upload_protocols(request, user)
         ]
         return gw.InitiateFileUploadResponse(protocols=protocols)
@@ -334,5 +380,6 @@ class GatewayServicer(StorageRPCs, OcmRPCs):
 
 def _token_opaque(token: str) -> Any:
     """The provider protocol types have no token field; Reva clients read it from the opaque."""
-    return types_pb2.Opaque(map={"X-Reva-Transfer": types_pb2.OpaqueEntry(decoder="plain", value=token.encode())})
-
+    return types_pb2.Opaque(
+        map={"X-Reva-Transfer": types_pb2.OpaqueEntry(decoder="plain", value=token.encode())}
+    )

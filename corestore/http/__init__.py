@@ -1,4 +1,4 @@
-"""The HTTP side of the server: the data path (``simple`` and ``tus``), ``/metrics``, ``/healthz``."""
+"""The HTTP side of the server: the data path (``simple``, ``tus``), ``/metrics``, ``/healthz``."""
 
 from __future__ import annotations
 
@@ -29,12 +29,14 @@ def build_http_app(state: ServerState) -> web.Application:
     store = tus.TusStore(state.upload_dir)
     store.prepare()
     app["tus"] = store
-    app.add_routes([
-        web.get("/healthz", healthz, name="healthz"),
-        web.get("/metrics", metrics, name="metrics"),
-        *transfer.routes(),
-        *tus.routes(),
-    ])
+    app.add_routes(
+        [
+            web.get("/healthz", healthz, name="healthz"),
+            web.get("/metrics", metrics, name="metrics"),
+            *transfer.routes(),
+            *tus.routes(),
+        ]
+    )
     if state.ocm is not None:
         from corestore.ocm.handlers import routes as ocm_routes  # noqa: PLC0415 - only when enabled
 

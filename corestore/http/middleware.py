@@ -27,7 +27,9 @@ _CLIENT_GONE = (ConnectionError, ClientPayloadError)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def error_middleware(
+    metrics: Metrics,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = new_request_id()
@@ -56,8 +58,12 @@ def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Await
             response = web.Response(status=500, text=f"internal error (request id {rid})\n")
         if not response.prepared:
             response.headers["X-Request-Id"] = rid
-        metrics.observe(operation, str(response.status), time.perf_counter() - started,
-                        error=response.status >= 400)
+        metrics.observe(
+            operation,
+            str(response.status),
+            time.perf_counter() - started,
+            error=response.status >= 400,
+        )
         return response
 
     return middleware

@@ -114,9 +114,11 @@ def _declared_length(request: web.Request) -> int | None:
 
 
 def info_headers(info: ResourceInfo, storage_id: str) -> dict[str, str]:
-    headers = {"ETag": info.etag if info.etag.startswith('"') else f'"{info.etag}"',
-               "OC-FileId": f"{storage_id}!{info.id}",
-               "Last-Modified": formatdate(info.mtime, usegmt=True)}
+    headers = {
+        "ETag": info.etag if info.etag.startswith('"') else f'"{info.etag}"',
+        "OC-FileId": f"{storage_id}!{info.id}",
+        "Last-Modified": formatdate(info.mtime, usegmt=True),
+    }
     if info.checksum is not None:
         headers["OC-Checksum"] = f"{info.checksum.type.upper()}:{info.checksum.value}"
     return headers
@@ -128,7 +130,9 @@ async def simple_upload(request: web.Request) -> web.Response:
     routed = state.service.transfer_target(claims.target)
     size = _declared_length(request)
     if size is not None and claims.target.get("size") not in (None, size):
-        raise InvalidArgument(f"the upload was initiated for {claims.target['size']} bytes, not {size}")
+        raise InvalidArgument(
+            f"the upload was initiated for {claims.target['size']} bytes, not {size}"
+        )
     mtime = request.headers.get("X-OC-Mtime")
     options = state.service.write_options(
         claims.target,
@@ -136,7 +140,9 @@ async def simple_upload(request: web.Request) -> web.Response:
         checksum=_checksum_header(request),
         lock_id=request.headers.get("X-Lock-Id"),
         mtime=float(mtime) if mtime and mtime.replace(".", "", 1).isdigit() else None,
-        keep_version=False if request.headers.get("X-Disable-Versioning", "").lower() == "true" else None,
+        keep_version=False
+        if request.headers.get("X-Disable-Versioning", "").lower() == "true"
+        else None,
     )
     try:
         info = await routed.driver.write(routed.ref, body_chunks(request), options)
@@ -153,8 +159,13 @@ async def simple_download(request: web.Request) -> web.StreamResponse:
     info = await driver.stat(ref)
     version = claims.target.get("version")
     headers = info_headers(info, routed.mount.id)
-    headers.update({"Accept-Ranges": "bytes", "Content-Type": info.mime_type or "application/octet-stream",
-                    "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(info.name)}"})
+    headers.update(
+        {
+            "Accept-Ranges": "bytes",
+            "Content-Type": info.mime_type or "application/octet-stream",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(info.name)}",
+        }
+    )
     size = info.size
     if version:
         if not driver.supports(Capability.VERSIONS):
@@ -176,7 +187,11 @@ async def simple_download(request: web.Request) -> web.StreamResponse:
         response.content_length = size
     if request.method == "HEAD":
         return response
-    chunks = driver.open_version(ref, version, byte_range) if version else driver.open_read(ref, byte_range)  # type: ignore[attr-defined]
+    chunks = (
+        driver.open_version(ref, version, byte_range)
+        if version
+        else driver.open_read(ref, byte_range)
+    )  # type: ignore[attr-defined]
     await response.prepare(request)
     counter = state.metrics.bytes.labels("out", driver.name)
     try:

@@ -28,7 +28,14 @@ from typing import Any
 
 from aiohttp import web
 
-from corestore.errors import Aborted, InvalidArgument, LockConflict, Locked, NotFound, PermissionDenied
+from corestore.errors import (
+    Aborted,
+    InvalidArgument,
+    LockConflict,
+    Locked,
+    NotFound,
+    PermissionDenied,
+)
 from corestore.http.transfer import CHUNK_SIZE, body_chunks, info_headers, verify
 from corestore.state import ServerState
 from corestore.streams import new_hasher
@@ -152,11 +159,15 @@ def _patch_checksum(request: web.Request) -> tuple[str, bytes] | None:
 
 
 async def options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={
-        "Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION,
-        "Tus-Extension": "creation,termination,checksum",
-        "Tus-Checksum-Algorithm": ",".join(_TUS_CHECKSUMS),
-    })
+    return web.Response(
+        status=204,
+        headers={
+            "Tus-Resumable": TUS_VERSION,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": "creation,termination,checksum",
+            "Tus-Checksum-Algorithm": ",".join(_TUS_CHECKSUMS),
+        },
+    )
 
 
 async def create(request: web.Request) -> web.Response:
@@ -168,12 +179,16 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidArgument("Upload-Defer-Length is not supported")
     length = _int_header(request, "Upload-Length")
     if claims.target.get("size") not in (None, length):
-        raise InvalidArgument(f"the upload was initiated for {claims.target['size']} bytes, not {length}")
+        raise InvalidArgument(
+            f"the upload was initiated for {claims.target['size']} bytes, not {length}"
+        )
     store: TusStore = request.app["tus"]
     upload_id = await store.create(_Session(claims.user, claims.target, length, time.time()))
     token = request.match_info["token"]
     location = f"{state.data_url}/tus/{token}/{upload_id}"
-    log.info("tus upload %s created for %s (%d bytes)", upload_id, claims.target.get("gpath"), length)
+    log.info(
+        "tus upload %s created for %s (%d bytes)", upload_id, claims.target.get("gpath"), length
+    )
     if length == 0:
         await _commit(request, upload_id, _Session(claims.user, claims.target, 0, 0))
     return web.Response(status=201, headers=_headers(Location=location, **{"Upload-Offset": "0"}))
@@ -192,14 +207,18 @@ async def _session(request: web.Request) -> tuple[str, _Session, int]:
 async def head(request: web.Request) -> web.Response:
     _check_version(request)
     _, session, offset = await _session(request)
-    return web.Response(status=200, headers=_headers(**{
-        "Upload-Offset": str(offset), "Upload-Length": str(session.length)}))
+    return web.Response(
+        status=200,
+        headers=_headers(**{"Upload-Offset": str(offset), "Upload-Length": str(session.length)}),
+    )
 
 
 async def patch(request: web.Request) -> web.Response:
     _check_version(request)
     if request.content_type != "application/offset+octet-stream":
-        raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/offset+octet-stream\n")
+        raise web.HTTPUnsupportedMediaType(
+            text="Content-Type must be application/offset+octet-stream\n"
+        )
     upload_id, session, offset = await _session(request)
     store: TusStore = request.app["tus"]
     if _int_header(request, "Upload-Offset") != offset:
@@ -219,7 +238,11 @@ async def patch(request: web.Request) -> web.Response:
 
 
 async def _append(
-    store: TusStore, upload_id: str, request: web.Request, offset: int, length: int,
+    store: TusStore,
+    upload_id: str,
+    request: web.Request,
+    offset: int,
+    length: int,
     checksum: tuple[str, bytes] | None,
 ) -> tuple[int, bool]:
     """Append the body at ``offset``; keep what arrived if the connection is cut.
@@ -264,7 +287,9 @@ async def _commit(request: web.Request, upload_id: str, session: _Session) -> di
     try:
         info = await routed.driver.write(routed.ref, store.read(upload_id), options)
     except Locked as exc:
-        raise LockConflict(exc.message) from exc  # keep the bytes: the client may retry the last PATCH
+        raise LockConflict(
+            exc.message
+        ) from exc  # keep the bytes: the client may retry the last PATCH
     except Exception:
         await store.remove(upload_id)
         raise

@@ -38,7 +38,9 @@ def start_server(root: Path, extra_server: str = "") -> ServerProcess:
 
 
 def login(gateway: gw_grpc.GatewayAPIStub, user: str, password: str) -> list[tuple[str, str]]:
-    res = gateway.Authenticate(gw.AuthenticateRequest(type="basic", client_id=user, client_secret=password))
+    res = gateway.Authenticate(
+        gw.AuthenticateRequest(type="basic", client_id=user, client_secret=password)
+    )
     assert res.status.code == code_pb2.CODE_OK, res.status
     return [("x-access-token", res.token)]
 

@@ -10,7 +10,14 @@ import jwt
 import pytest
 
 from corestore.auth import TokenManager
-from corestore.errors import ConfigError, InvalidPath, NotFound, PathEscape, PermissionDenied, Unauthenticated
+from corestore.errors import (
+    ConfigError,
+    InvalidPath,
+    NotFound,
+    PathEscape,
+    PermissionDenied,
+    Unauthenticated,
+)
 from corestore.mounts import MountTable
 from corestore.plugins import get_registry
 from corestore.serverconfig import load_config
@@ -42,34 +49,52 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_load_example_config(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, EXAMPLE), root=tmp_path)
     assert [(m.path, m.id, m.home) for m in config.mounts] == [
-        ("/home", "home", True), ("/projects/physics", "projects-physics", False)]
+        ("/home", "home", True),
+        ("/projects/physics", "projects-physics", False),
+    ]
     assert config.upload_dir == tmp_path / ".uploads"
-    overridden = load_config(write(tmp_path, EXAMPLE), root=tmp_path, overrides={"grpc": "127.0.0.1:5"})
+    overridden = load_config(
+        write(tmp_path, EXAMPLE), root=tmp_path, overrides={"grpc": "127.0.0.1:5"}
+    )
     assert overridden.server.grpc == "127.0.0.1:5"
 
 
 def test_default_config_is_posix_home_under_root(tmp_path: Path) -> None:
     config = load_config(None, root=tmp_path)
     (mount,) = config.mounts
-    assert (mount.path, mount.driver, mount.home, mount.options) == ("/home", "posix", True, {"root": str(tmp_path / "home")})
+    assert (mount.path, mount.driver, mount.home, mount.options) == (
+        "/home",
+        "posix",
+        True,
+        {"root": str(tmp_path / "home")},
+    )
     assert config.server.grpc == "127.0.0.1:19000" and config.server.http == "127.0.0.1:19001"
 
 
 def test_env_overrides_server_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORESTORE_SERVER_JWT_SECRET", "from-the-environment")
-    assert load_config(write(tmp_path, EXAMPLE), root=tmp_path).server.jwt_secret == "from-the-environment"
+    assert (
+        load_config(write(tmp_path, EXAMPLE), root=tmp_path).server.jwt_secret
+        == "from-the-environment"
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    (EXAMPLE + "\n[extra]\n", "unknown config table 'extra'"),
-    (EXAMPLE.replace("jwt_secret", "jwt_secert"), "unknown option 'jwt_secert'"),
-    ('[server]\ngrpc = "x"\n', "no [[mounts]]"),
-    (EXAMPLE + '\n[[mounts]]\npath = "/home"\ndriver = "memory"\n', "used twice"),
-    (EXAMPLE + '\n[[mounts]]\npath = "/other"\ndriver = "memory"\nhome = true\n', "only one mount"),
-    (EXAMPLE + '\n[[mounts]]\npath = "/x/../y"\ndriver = "memory"\n', "escapes"),
-    (EXAMPLE + '\n[[mounts]]\npath = "/z"\ndriver = "memory"\nid = "a b"\n', "may only use"),
-    ("[server\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (EXAMPLE + "\n[extra]\n", "unknown config table 'extra'"),
+        (EXAMPLE.replace("jwt_secret", "jwt_secert"), "unknown option 'jwt_secert'"),
+        ('[server]\ngrpc = "x"\n', "no [[mounts]]"),
+        (EXAMPLE + '\n[[mounts]]\npath = "/home"\ndriver = "memory"\n', "used twice"),
+        (
+            EXAMPLE + '\n[[mounts]]\npath = "/other"\ndriver = "memory"\nhome = true\n',
+            "only one mount",
+        ),
+        (EXAMPLE + '\n[[mounts]]\npath = "/x/../y"\ndriver = "memory"\n', "escapes"),
+        (EXAMPLE + '\n[[mounts]]\npath = "/z"\ndriver = "memory"\nid = "a b"\n', "may only use"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
 def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises((ConfigError, PathEscape)) as err:
         load_config(write(tmp_path, text), root=tmp_path)
@@ -77,8 +102,13 @@ def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str)
 
 
 def test_unknown_driver_lists_installed(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, EXAMPLE.replace('driver = "memory"\nhome', 'driver = "nope"\nhome')), root=tmp_path)
-    with pytest.raises(ConfigError, match="no storage driver named 'nope'; installed drivers: .*memory"):
+    config = load_config(
+        write(tmp_path, EXAMPLE.replace('driver = "memory"\nhome', 'driver = "nope"\nhome')),
+        root=tmp_path,
+    )
+    with pytest.raises(
+        ConfigError, match="no storage driver named 'nope'; installed drivers: .*memory"
+    ):
         MountTable.from_config(config.mounts, get_registry())
 
 
@@ -86,7 +116,9 @@ def test_routing_by_prefix_and_storage_id(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, EXAMPLE), root=tmp_path)
     table = MountTable.from_config(config.mounts, get_registry())
     routed = table.route("/projects/physics/a/b", "", "")
-    assert routed is not None and routed.mount.id == "projects-physics" and routed.ref.path == "/a/b"
+    assert (
+        routed is not None and routed.mount.id == "projects-physics" and routed.ref.path == "/a/b"
+    )
     routed = table.route("/home", "", "")
     assert routed is not None and routed.mount.id == "home" and routed.ref.path == "/"
     assert table.route("/projects", "", "") is None  # a virtual folder above a mount
@@ -108,7 +140,9 @@ def test_tokens_are_typed_and_expire() -> None:
     tokens = TokenManager("0123456789abcdef0123456789abcdef", access_ttl=60, transfer_ttl=60)
     access = tokens.mint_access("einstein")
     assert tokens.verify_access(access) == "einstein"
-    assert jwt.decode(access, options={"verify_signature": False})["exp"] > time.time()  # what cs3client reads
+    assert (
+        jwt.decode(access, options={"verify_signature": False})["exp"] > time.time()
+    )  # what cs3client reads
     transfer = tokens.mint_transfer("einstein", "download", {"sid": "home", "path": "/x"})
     assert tokens.verify_transfer(transfer, "download").target == {"sid": "home", "path": "/x"}
     with pytest.raises(Unauthenticated):
@@ -127,7 +161,9 @@ def test_tokens_are_typed_and_expire() -> None:
 
 def test_users_file(tmp_path: Path) -> None:
     path = tmp_path / "users.toml"
-    path.write_text(f'[[users]]\nusername = "ada"\npassword = "{hash_password("engine")}"\ngroups = ["math"]\n')
+    path.write_text(
+        f'[[users]]\nusername = "ada"\npassword = "{hash_password("engine")}"\ngroups = ["math"]\n'
+    )
     store = UserStore.from_file(path)
     user = asyncio.run(store.authenticate("ada", "engine"))
     assert user.username == "ada" and user.groups == ["math"]
@@ -152,4 +188,9 @@ def test_documented_example_config_is_valid(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, block.group(1)), root=tmp_path)
     assert len(config.mounts) == 2
     for mount in config.mounts:
-        parse_options(get_registry().get(mount.driver).Options, mount.options, section=mount.driver, environ={})
+        parse_options(
+            get_registry().get(mount.driver).Options,
+            mount.options,
+            section=mount.driver,
+            environ={},
+        )

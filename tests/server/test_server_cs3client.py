@@ -14,8 +14,6 @@ from cs3client.cs3resource import Resource
 from cs3client.exceptions import AlreadyExistsException, FileLockedException, NotFoundException
 
 
-
-
 def make_client(server: Any, user: str, password: str) -> tuple[CS3Client, Auth]:
     config = configparser.ConfigParser()
     config["cs3client"] = {
@@ -70,7 +68,10 @@ def test_file_lifecycle(einstein_client: tuple[CS3Client, Auth], workdir: str) -
     assert info.checksum.sum
 
     by_id = client.file.stat(
-        auth.get_token(), Resource.from_file_ref_and_endpoint(info.id.opaque_id, f"{info.id.storage_id}${info.id.space_id}")
+        auth.get_token(),
+        Resource.from_file_ref_and_endpoint(
+            info.id.opaque_id, f"{info.id.storage_id}${info.id.space_id}"
+        ),
     )
     assert by_id.id.opaque_id == info.id.opaque_id
     assert by_id.path == path
@@ -85,7 +86,10 @@ def test_file_lifecycle(einstein_client: tuple[CS3Client, Auth], workdir: str) -
     client.file.rename_file(auth.get_token(), Resource(abs_path=path), Resource(abs_path=moved))
     with pytest.raises(NotFoundException):
         client.file.stat(auth.get_token(), Resource(abs_path=path))
-    assert client.file.stat(auth.get_token(), Resource(abs_path=moved)).id.opaque_id == info.id.opaque_id
+    assert (
+        client.file.stat(auth.get_token(), Resource(abs_path=moved)).id.opaque_id
+        == info.id.opaque_id
+    )
 
     client.file.touch_file(auth.get_token(), Resource(abs_path=f"{workdir}/empty"))
     assert client.file.stat(auth.get_token(), Resource(abs_path=f"{workdir}/empty")).size == 0
@@ -102,12 +106,16 @@ def test_xattrs(einstein_client: tuple[CS3Client, Auth], workdir: str) -> None:
     client.file.set_xattr(auth.get_token(), res, "project", "relativity")
     from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 
-    stat = client._gateway.Stat(sp.StatRequest(ref=res.ref, arbitrary_metadata_keys=["project"]),
-                                metadata=[auth.get_token()])
+    stat = client._gateway.Stat(
+        sp.StatRequest(ref=res.ref, arbitrary_metadata_keys=["project"]),
+        metadata=[auth.get_token()],
+    )
     assert stat.info.arbitrary_metadata.metadata["project"] == "relativity"
     client.file.remove_xattr(auth.get_token(), res, "project")
-    stat = client._gateway.Stat(sp.StatRequest(ref=res.ref, arbitrary_metadata_keys=["project"]),
-                                metadata=[auth.get_token()])
+    stat = client._gateway.Stat(
+        sp.StatRequest(ref=res.ref, arbitrary_metadata_keys=["project"]),
+        metadata=[auth.get_token()],
+    )
     assert "project" not in stat.info.arbitrary_metadata.metadata
 
 
@@ -126,7 +134,9 @@ def test_locks(einstein_client: tuple[CS3Client, Auth], workdir: str) -> None:
         client.file.write_file(auth.get_token(), res, b"v2", -1)
 
     client.file.write_file(auth.get_token(), res, b"v2", -1, app_name="app-a", lock_id="lock-1")
-    client.file.refresh_lock(auth.get_token(), res, app_name="app-a", lock_id="lock-1b", existing_lock_id="lock-1")
+    client.file.refresh_lock(
+        auth.get_token(), res, app_name="app-a", lock_id="lock-1b", existing_lock_id="lock-1"
+    )
     assert client.file.get_lock(auth.get_token(), res)["lock_id"] == "lock-1b"
     with pytest.raises(FileLockedException):
         client.file.unlock(auth.get_token(), res, app_name="app-b", lock_id="lock-1b")

@@ -1,4 +1,4 @@
-"""Bad input gets the right CS3 code or HTTP status, never a traceback, and the server keeps going."""
+"""Bad input gets the right CS3 code or HTTP status, never a traceback; the server keeps going."""
 
 from __future__ import annotations
 
@@ -40,45 +40,69 @@ def ref(path: str) -> spr.Reference:
 @pytest.fixture
 def folder(gateway: Any, einstein: list) -> str:
     path = f"/home/einstein/err-{uuid.uuid4().hex[:8]}"
-    assert code(gateway.CreateContainer(sp.CreateContainerRequest(ref=ref(path)), metadata=einstein)) == "CODE_OK"
+    assert (
+        code(gateway.CreateContainer(sp.CreateContainerRequest(ref=ref(path)), metadata=einstein))
+        == "CODE_OK"
+    )
     return path
 
 
-def initiate_upload(gateway: Any, token: list, path: str, size: int | None = None, checksum: str | None = None) -> Any:
+def initiate_upload(
+    gateway: Any, token: list, path: str, size: int | None = None, checksum: str | None = None
+) -> Any:
     entries = {}
     if size is not None:
         entries["Upload-Length"] = types_pb2.OpaqueEntry(decoder="plain", value=str(size).encode())
     if checksum:
         entries["Upload-Checksum"] = types_pb2.OpaqueEntry(decoder="plain", value=checksum.encode())
     return gateway.InitiateFileUpload(
-        sp.InitiateFileUploadRequest(ref=ref(path), opaque=types_pb2.Opaque(map=entries)), metadata=token)
+        sp.InitiateFileUploadRequest(ref=ref(path), opaque=types_pb2.Opaque(map=entries)),
+        metadata=token,
+    )
 
 
 def put(gateway: Any, token: list, path: str, data: bytes) -> requests.Response:
     res = initiate_upload(gateway, token, path, len(data))
     assert code(res) == "CODE_OK"
     simple = next(p for p in res.protocols if p.protocol == "simple")
-    return requests.put(simple.upload_endpoint, data=data, headers={"X-Reva-Transfer": simple.token}, timeout=30)
+    return requests.put(
+        simple.upload_endpoint, data=data, headers={"X-Reva-Transfer": simple.token}, timeout=30
+    )
 
 
-def get(gateway: Any, token: list, path: str, headers: dict | None = None, method: str = "GET") -> requests.Response:
-    res = gateway.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=ref(path)), metadata=token)
+def get(
+    gateway: Any, token: list, path: str, headers: dict | None = None, method: str = "GET"
+) -> requests.Response:
+    res = gateway.InitiateFileDownload(
+        sp.InitiateFileDownloadRequest(ref=ref(path)), metadata=token
+    )
     assert code(res) == "CODE_OK"
-    return requests.request(method, res.protocols[0].download_endpoint, headers=headers or {}, timeout=30)
+    return requests.request(
+        method, res.protocols[0].download_endpoint, headers=headers or {}, timeout=30
+    )
 
 
 # -- authentication -----------------------------------------------------------------------------
 
+
 def test_wrong_password(gateway: Any) -> None:
-    res = gateway.Authenticate(gw.AuthenticateRequest(type="basic", client_id="einstein", client_secret="nope"))
+    res = gateway.Authenticate(
+        gw.AuthenticateRequest(type="basic", client_id="einstein", client_secret="nope")
+    )
     assert code(res) == "CODE_UNAUTHENTICATED" and not res.token
-    res = gateway.Authenticate(gw.AuthenticateRequest(type="basic", client_id="nobody", client_secret="x"))
+    res = gateway.Authenticate(
+        gw.AuthenticateRequest(type="basic", client_id="nobody", client_secret="x")
+    )
     assert code(res) == "CODE_UNAUTHENTICATED"
-    res = gateway.Authenticate(gw.AuthenticateRequest(type="oidc", client_id="einstein", client_secret="relativity"))
+    res = gateway.Authenticate(
+        gw.AuthenticateRequest(type="oidc", client_id="einstein", client_secret="relativity")
+    )
     assert code(res) == "CODE_INVALID_ARGUMENT"
 
 
-@pytest.mark.parametrize("kind", ["missing", "expired", "forged", "unsigned", "garbage", "transfer"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "expired", "forged", "unsigned", "garbage", "transfer"]
+)
 def test_bad_access_tokens(gateway: Any, einstein: list, kind: str) -> None:
     now = int(time.time())
     claims = {"sub": "einstein", "aud": "corestore", "typ": "access", "iat": now, "exp": now + 600}
@@ -88,7 +112,9 @@ def test_bad_access_tokens(gateway: Any, einstein: list, kind: str) -> None:
         "forged": jwt.encode(claims, "another-secret-of-at-least-32-bytes!", algorithm="HS256"),
         "unsigned": jwt.encode(claims, None, algorithm="none"),
         "garbage": "not.a.jwt",
-        "transfer": jwt.encode({**claims, "aud": "corestore-data", "typ": "transfer"}, SECRET, algorithm="HS256"),
+        "transfer": jwt.encode(
+            {**claims, "aud": "corestore-data", "typ": "transfer"}, SECRET, algorithm="HS256"
+        ),
     }[kind]
     metadata = [("x-access-token", token)] if token else []
     res = gateway.Stat(sp.StatRequest(ref=ref("/home/einstein")), metadata=metadata)
@@ -101,15 +127,31 @@ def test_bad_access_tokens(gateway: Any, einstein: list, kind: str) -> None:
 
 # -- namespace errors ---------------------------------------------------------------------------
 
+
 def test_path_escape(gateway: Any, einstein: list, folder: str) -> None:
-    assert code(gateway.Stat(sp.StatRequest(ref=ref("/home/einstein/../marie")), metadata=einstein)) == "CODE_PERMISSION_DENIED"
+    assert (
+        code(gateway.Stat(sp.StatRequest(ref=ref("/home/einstein/../marie")), metadata=einstein))
+        == "CODE_PERMISSION_DENIED"
+    )
     info = gateway.Stat(sp.StatRequest(ref=ref(folder)), metadata=einstein).info
     escape = spr.Reference(resource_id=info.id, path="./../../marie")
-    assert code(gateway.Stat(sp.StatRequest(ref=escape), metadata=einstein)) == "CODE_PERMISSION_DENIED"
-    res = gateway.CreateContainer(sp.CreateContainerRequest(ref=ref("/home/einstein/a/../../../etc")), metadata=einstein)
+    assert (
+        code(gateway.Stat(sp.StatRequest(ref=escape), metadata=einstein))
+        == "CODE_PERMISSION_DENIED"
+    )
+    res = gateway.CreateContainer(
+        sp.CreateContainerRequest(ref=ref("/home/einstein/a/../../../etc")), metadata=einstein
+    )
     assert code(res) == "CODE_PERMISSION_DENIED"
     # and nobody may reach another user's home without a grant
-    assert code(gateway.ListContainer(sp.ListContainerRequest(ref=ref("/home/marie")), metadata=einstein)) == "CODE_PERMISSION_DENIED"
+    assert (
+        code(
+            gateway.ListContainer(
+                sp.ListContainerRequest(ref=ref("/home/marie")), metadata=einstein
+            )
+        )
+        == "CODE_PERMISSION_DENIED"
+    )
 
 
 def test_upload_onto_a_folder(gateway: Any, einstein: list, folder: str) -> None:
@@ -117,47 +159,77 @@ def test_upload_onto_a_folder(gateway: Any, einstein: list, folder: str) -> None
 
 
 def test_missing_parent(gateway: Any, einstein: list, folder: str) -> None:
-    assert code(initiate_upload(gateway, einstein, f"{folder}/no/such/file", 3)) == "CODE_FAILED_PRECONDITION"
-    res = gateway.CreateContainer(sp.CreateContainerRequest(ref=ref(f"{folder}/no/such")), metadata=einstein)
+    assert (
+        code(initiate_upload(gateway, einstein, f"{folder}/no/such/file", 3))
+        == "CODE_FAILED_PRECONDITION"
+    )
+    res = gateway.CreateContainer(
+        sp.CreateContainerRequest(ref=ref(f"{folder}/no/such")), metadata=einstein
+    )
     assert code(res) == "CODE_FAILED_PRECONDITION"
     res = gateway.TouchFile(sp.TouchFileRequest(ref=ref(f"{folder}/no/file")), metadata=einstein)
     assert code(res) == "CODE_FAILED_PRECONDITION"
 
 
 def test_unknown_storage_id(gateway: Any, einstein: list) -> None:
-    bogus = spr.Reference(resource_id=spr.ResourceId(storage_id="nope", opaque_id="x", space_id="nope"), path=".")
+    bogus = spr.Reference(
+        resource_id=spr.ResourceId(storage_id="nope", opaque_id="x", space_id="nope"), path="."
+    )
     assert code(gateway.Stat(sp.StatRequest(ref=bogus), metadata=einstein)) == "CODE_NOT_FOUND"
-    unknown_id = spr.Reference(resource_id=spr.ResourceId(storage_id="home", opaque_id="no-such-id"), path=".")
+    unknown_id = spr.Reference(
+        resource_id=spr.ResourceId(storage_id="home", opaque_id="no-such-id"), path="."
+    )
     assert code(gateway.Stat(sp.StatRequest(ref=unknown_id), metadata=einstein)) == "CODE_NOT_FOUND"
-    assert code(gateway.Stat(sp.StatRequest(ref=ref("/elsewhere/x")), metadata=einstein)) == "CODE_NOT_FOUND"
+    assert (
+        code(gateway.Stat(sp.StatRequest(ref=ref("/elsewhere/x")), metadata=einstein))
+        == "CODE_NOT_FOUND"
+    )
 
 
 def test_garbage_protobuf(server: Any, gateway: Any, einstein: list, folder: str) -> None:
     with grpc.insecure_channel(server.grpc_address) as channel:
-        raw = channel.unary_unary("/cs3.gateway.v1beta1.GatewayAPI/Stat",
-                                  request_serializer=None, response_deserializer=sp.StatResponse.FromString)
+        raw = channel.unary_unary(
+            "/cs3.gateway.v1beta1.GatewayAPI/Stat",
+            request_serializer=None,
+            response_deserializer=sp.StatResponse.FromString,
+        )
         res = raw(b"\xff\xff\xff\xff\x0f\x12\x99garbage", metadata=einstein)
         assert code(res) == "CODE_INVALID_ARGUMENT"
         # an unknown method is a gRPC-level UNIMPLEMENTED, not a crash
-        other = channel.unary_unary("/cs3.gateway.v1beta1.GatewayAPI/NoSuchRpc", request_serializer=None,
-                                    response_deserializer=None)
+        other = channel.unary_unary(
+            "/cs3.gateway.v1beta1.GatewayAPI/NoSuchRpc",
+            request_serializer=None,
+            response_deserializer=None,
+        )
         with pytest.raises(grpc.RpcError) as err:
             other(b"", metadata=einstein)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     bad_lock = spr.Lock(lock_id="x", type=77)  # no such lock type
-    assert code(gateway.SetLock(sp.SetLockRequest(ref=ref(folder), lock=bad_lock), metadata=einstein)) == "CODE_INVALID_ARGUMENT"
-    assert code(gateway.Stat(sp.StatRequest(ref=ref("/home/einstein/a\x00b")), metadata=einstein)) == "CODE_INVALID_ARGUMENT"
-    assert code(gateway.Stat(sp.StatRequest(ref=ref("relative/path")), metadata=einstein)) == "CODE_INVALID_ARGUMENT"
+    assert (
+        code(gateway.SetLock(sp.SetLockRequest(ref=ref(folder), lock=bad_lock), metadata=einstein))
+        == "CODE_INVALID_ARGUMENT"
+    )
+    assert (
+        code(gateway.Stat(sp.StatRequest(ref=ref("/home/einstein/a\x00b")), metadata=einstein))
+        == "CODE_INVALID_ARGUMENT"
+    )
+    assert (
+        code(gateway.Stat(sp.StatRequest(ref=ref("relative/path")), metadata=einstein))
+        == "CODE_INVALID_ARGUMENT"
+    )
     assert code(gateway.Stat(sp.StatRequest(), metadata=einstein)) == "CODE_INVALID_ARGUMENT"
     res = initiate_upload(gateway, einstein, f"{folder}/f", checksum="sha1")
     assert code(res) == "CODE_INVALID_ARGUMENT"
     entries = {"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=b"lots")}
-    res = gateway.InitiateFileUpload(sp.InitiateFileUploadRequest(
-        ref=ref(f"{folder}/f"), opaque=types_pb2.Opaque(map=entries)), metadata=einstein)
+    res = gateway.InitiateFileUpload(
+        sp.InitiateFileUploadRequest(ref=ref(f"{folder}/f"), opaque=types_pb2.Opaque(map=entries)),
+        metadata=einstein,
+    )
     assert code(res) == "CODE_INVALID_ARGUMENT"
 
 
 # -- data path ----------------------------------------------------------------------------------
+
 
 def test_upload_cut_mid_stream_keeps_old_content(gateway: Any, einstein: list, folder: str) -> None:
     path = f"{folder}/keep.bin"
@@ -167,7 +239,11 @@ def test_upload_cut_mid_stream_keeps_old_content(gateway: Any, einstein: list, f
     simple = next(p for p in res.protocols if p.protocol == "simple")
     url = urlsplit(simple.upload_endpoint)
     with socket.create_connection((url.hostname, url.port)) as sock:
-        sock.sendall((f"PUT {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {size}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"PUT {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {size}\r\n\r\n"
+            ).encode()
+        )
         sock.sendall(b"n" * (3 << 20))
         time.sleep(0.2)
     time.sleep(0.3)
@@ -183,15 +259,21 @@ def test_upload_cut_mid_stream_keeps_old_content(gateway: Any, einstein: list, f
 def test_checksum_is_verified(gateway: Any, einstein: list, folder: str) -> None:
     path = f"{folder}/sum.txt"
     data = b"payload"
-    res = initiate_upload(gateway, einstein, path, len(data), checksum="sha1 " + hashlib.sha1(b"other").hexdigest())
+    res = initiate_upload(
+        gateway, einstein, path, len(data), checksum="sha1 " + hashlib.sha1(b"other").hexdigest()
+    )
     simple = next(p for p in res.protocols if p.protocol == "simple")
     assert body(requests.put(simple.upload_endpoint, data=data, timeout=30)) == 419
     assert code(gateway.Stat(sp.StatRequest(ref=ref(path)), metadata=einstein)) == "CODE_NOT_FOUND"
-    res = initiate_upload(gateway, einstein, path, len(data), checksum="sha1 " + hashlib.sha1(data).hexdigest())
+    res = initiate_upload(
+        gateway, einstein, path, len(data), checksum="sha1 " + hashlib.sha1(data).hexdigest()
+    )
     simple = next(p for p in res.protocols if p.protocol == "simple")
     ok = requests.put(simple.upload_endpoint, data=data, timeout=30)
     assert body(ok) == 200 and ok.headers["OC-Checksum"]
-    oc = requests.put(simple.upload_endpoint, data=data, headers={"OC-Checksum": "MD5:" + "0" * 32}, timeout=30)
+    oc = requests.put(
+        simple.upload_endpoint, data=data, headers={"OC-Checksum": "MD5:" + "0" * 32}, timeout=30
+    )
     assert body(oc) == 419
 
 
@@ -201,10 +283,18 @@ def test_transfer_tokens(server: Any, gateway: Any, einstein: list, folder: str)
     base = f"{server.http_url}/data/simple"
     assert body(requests.get(f"{base}/not-a-token", timeout=10)) == 401
     now = int(time.time())
-    claims = {"sub": "einstein", "aud": "corestore-data", "typ": "transfer", "op": "download",
-              "target": {"sid": "home", "path": "/einstein/x"}, "iat": now}
+    claims = {
+        "sub": "einstein",
+        "aud": "corestore-data",
+        "typ": "transfer",
+        "op": "download",
+        "target": {"sid": "home", "path": "/einstein/x"},
+        "iat": now,
+    }
     expired = jwt.encode({**claims, "exp": now - 5}, SECRET, algorithm="HS256")
-    forged = jwt.encode({**claims, "exp": now + 60}, "another-secret-of-at-least-32-bytes!", algorithm="HS256")
+    forged = jwt.encode(
+        {**claims, "exp": now + 60}, "another-secret-of-at-least-32-bytes!", algorithm="HS256"
+    )
     assert body(requests.get(f"{base}/{expired}", timeout=10)) == 401
     assert body(requests.get(f"{base}/{forged}", timeout=10)) == 401
     upload = initiate_upload(gateway, einstein, path, 3).protocols[0].token
@@ -226,9 +316,15 @@ def test_ranges_and_head(gateway: Any, einstein: list, folder: str) -> None:
     res = get(gateway, einstein, path, {"Range": f"bytes={len(data)}-"})
     assert body(res) == 416 and res.headers["Content-Range"] == f"bytes */{len(data)}"
     res = get(gateway, einstein, path, method="HEAD")
-    assert res.status_code == 200 and int(res.headers["Content-Length"]) == len(data) and not res.content
+    assert (
+        res.status_code == 200
+        and int(res.headers["Content-Length"]) == len(data)
+        and not res.content
+    )
     assert res.headers["ETag"] and res.headers["Accept-Ranges"] == "bytes"
-    res = gateway.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=ref(folder)), metadata=einstein)
+    res = gateway.InitiateFileDownload(
+        sp.InitiateFileDownloadRequest(ref=ref(folder)), metadata=einstein
+    )
     assert code(res) == "CODE_FAILED_PRECONDITION"  # a folder cannot be downloaded
 
 
@@ -237,5 +333,8 @@ def test_no_tracebacks_and_still_serving(server: Any, gateway: Any, einstein: li
     for text in MESSAGES:
         assert "Traceback" not in text and 'File "' not in text, text
     assert requests.get(f"{server.http_url}/healthz", timeout=10).json() == {"status": "ok"}
-    assert code(gateway.Stat(sp.StatRequest(ref=ref("/home/einstein")), metadata=einstein)) == "CODE_OK"
+    assert (
+        code(gateway.Stat(sp.StatRequest(ref=ref("/home/einstein")), metadata=einstein))
+        == "CODE_OK"
+    )
     assert server.proc.poll() is None

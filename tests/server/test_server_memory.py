@@ -41,11 +41,17 @@ class PatternFile:
 
 def _initiate(gateway: Any, token: list, method: str, path: str, size: int | None = None) -> Any:
     if method == "upload":
-        opaque = types_pb2.Opaque(map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(size).encode())})
-        res = gateway.InitiateFileUpload(sp.InitiateFileUploadRequest(ref=spr.Reference(path=path), opaque=opaque),
-                                         metadata=token)
+        opaque = types_pb2.Opaque(
+            map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(size).encode())}
+        )
+        res = gateway.InitiateFileUpload(
+            sp.InitiateFileUploadRequest(ref=spr.Reference(path=path), opaque=opaque),
+            metadata=token,
+        )
     else:
-        res = gateway.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=spr.Reference(path=path)), metadata=token)
+        res = gateway.InitiateFileDownload(
+            sp.InitiateFileDownloadRequest(ref=spr.Reference(path=path)), metadata=token
+        )
     assert res.status.code == 1, res.status
     return next(p for p in res.protocols if p.protocol == "simple")
 
@@ -53,11 +59,15 @@ def _initiate(gateway: Any, token: list, method: str, path: str, size: int | Non
 def _roundtrip(gateway: Any, token: list, path: str, size: int) -> tuple[str, str]:
     proto = _initiate(gateway, token, "upload", path, size)
     body = PatternFile(size)
-    res = requests.put(proto.upload_endpoint, data=body, headers={"X-Reva-Transfer": proto.token}, timeout=600)
+    res = requests.put(
+        proto.upload_endpoint, data=body, headers={"X-Reva-Transfer": proto.token}, timeout=600
+    )
     assert res.status_code == 200, res.text
     proto = _initiate(gateway, token, "download", path)
     digest = hashlib.sha256()
-    with requests.get(proto.download_endpoint, headers={"X-Reva-Transfer": proto.token}, stream=True, timeout=600) as got:
+    with requests.get(
+        proto.download_endpoint, headers={"X-Reva-Transfer": proto.token}, stream=True, timeout=600
+    ) as got:
         assert got.status_code == 200
         for chunk in got.iter_content(MiB):
             digest.update(chunk)
@@ -72,6 +82,10 @@ def test_1gib_roundtrip_keeps_server_rss_bounded(server: Any, gateway: Any, eins
         sent, received = _roundtrip(gateway, einstein, path, GiB)
     assert sent == received
     print(f"\nserver peak RSS growth during a 1 GiB upload + download: {peak.growth / MiB:.1f} MiB")
-    assert peak.growth < LIMIT, f"server RSS grew by {peak.growth / MiB:.1f} MiB during a 1 GiB round trip"
+    assert peak.growth < LIMIT, (
+        f"server RSS grew by {peak.growth / MiB:.1f} MiB during a 1 GiB round trip"
+    )
     gateway.Delete(sp.DeleteRequest(ref=spr.Reference(path=path)), metadata=einstein)
-    gateway.PurgeRecycle(sp.PurgeRecycleRequest(ref=spr.Reference(path="/home/einstein")), metadata=einstein)
+    gateway.PurgeRecycle(
+        sp.PurgeRecycleRequest(ref=spr.Reference(path="/home/einstein")), metadata=einstein
+    )

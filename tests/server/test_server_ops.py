@@ -30,25 +30,45 @@ def test_banner_and_health(server: Any) -> None:
     assert res.status_code == 200 and res.json() == {"status": "ok"}
 
 
-def test_metrics_count_rpcs_errors_bytes_per_driver(server: Any, gateway: Any, einstein: list) -> None:
+def test_metrics_count_rpcs_errors_bytes_per_driver(
+    server: Any, gateway: Any, einstein: list
+) -> None:
     gateway.Stat(sp.StatRequest(ref=spr.Reference(path="/home/einstein")), metadata=einstein)
-    gateway.Stat(sp.StatRequest(ref=spr.Reference(path="/home/einstein/missing")), metadata=einstein)
+    gateway.Stat(
+        sp.StatRequest(ref=spr.Reference(path="/home/einstein/missing")), metadata=einstein
+    )
     gateway.Stat(sp.StatRequest(ref=spr.Reference(path="/scratch")), metadata=einstein)
-    res = gateway.InitiateFileUpload(sp.InitiateFileUploadRequest(ref=spr.Reference(path="/home/einstein/m.txt")),
-                                     metadata=einstein)
+    res = gateway.InitiateFileUpload(
+        sp.InitiateFileUploadRequest(ref=spr.Reference(path="/home/einstein/m.txt")),
+        metadata=einstein,
+    )
     requests.put(res.protocols[0].upload_endpoint, data=b"12345", timeout=10)
     text = requests.get(f"{server.http_url}/metrics", timeout=10).text
-    assert re.search(r'corestore_requests_total\{code="CODE_OK",driver="posix",rpc="Stat"\} \d', text)
-    assert re.search(r'corestore_requests_total\{code="CODE_OK",driver="memory",rpc="Stat"\} \d', text)
-    assert re.search(r'corestore_errors_total\{code="CODE_NOT_FOUND",driver="posix",rpc="Stat"\} \d', text)
-    assert re.search(r'corestore_request_seconds_bucket\{driver="posix",le="[\d.]+",rpc="Stat"\} \d', text)
-    assert re.search(r'corestore_requests_total\{code="200",driver="posix",rpc="http_upload"\} \d', text)
-    match = re.search(r'corestore_data_bytes_total\{direction="in",driver="posix"\} ([\d.e+]+)', text)
+    assert re.search(
+        r'corestore_requests_total\{code="CODE_OK",driver="posix",rpc="Stat"\} \d', text
+    )
+    assert re.search(
+        r'corestore_requests_total\{code="CODE_OK",driver="memory",rpc="Stat"\} \d', text
+    )
+    assert re.search(
+        r'corestore_errors_total\{code="CODE_NOT_FOUND",driver="posix",rpc="Stat"\} \d', text
+    )
+    assert re.search(
+        r'corestore_request_seconds_bucket\{driver="posix",le="[\d.]+",rpc="Stat"\} \d', text
+    )
+    assert re.search(
+        r'corestore_requests_total\{code="200",driver="posix",rpc="http_upload"\} \d', text
+    )
+    match = re.search(
+        r'corestore_data_bytes_total\{direction="in",driver="posix"\} ([\d.e+]+)', text
+    )
     assert match and float(match.group(1)) >= 5
 
 
 def test_logs_are_structured_with_request_ids(server: Any, gateway: Any, einstein: list) -> None:
-    res = gateway.Stat(sp.StatRequest(ref=spr.Reference(path="/home/einstein/no-such-file")), metadata=einstein)
+    res = gateway.Stat(
+        sp.StatRequest(ref=spr.Reference(path="/home/einstein/no-such-file")), metadata=einstein
+    )
     trace = res.status.trace
     assert re.fullmatch(r"[0-9a-f]{16}", trace)
     deadline = time.monotonic() + 5
@@ -66,9 +86,24 @@ def test_sigterm_stops_gracefully_and_default_config(tmp_path: Path) -> None:
     """``corestore serve --root`` alone: posix /home under the root; SIGTERM exits 0."""
     grpc_port, http_port = free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "corestore.cli", "serve", "--root", str(tmp_path / "data"),
-         "--grpc", f"127.0.0.1:{grpc_port}", "--http", f"127.0.0.1:{http_port}", "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "corestore.cli",
+            "serve",
+            "--root",
+            str(tmp_path / "data"),
+            "--grpc",
+            f"127.0.0.1:{grpc_port}",
+            "--http",
+            f"127.0.0.1:{http_port}",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert proc.stdout is not None
@@ -80,7 +115,11 @@ def test_sigterm_stops_gracefully_and_default_config(tmp_path: Path) -> None:
         assert any(line.startswith("corestore serving") for line in seen)
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = gw_grpc.GatewayAPIStub(channel)
-            auth = stub.Authenticate(gw.AuthenticateRequest(type="basic", client_id="richard", client_secret="superfluidity"))
+            auth = stub.Authenticate(
+                gw.AuthenticateRequest(
+                    type="basic", client_id="richard", client_secret="superfluidity"
+                )
+            )
             assert auth.status.code == 1
             home = stub.GetHome(sp.GetHomeRequest(), metadata=[("x-access-token", auth.token)])
             assert home.path == "/home/richard"

@@ -42,13 +42,23 @@ def code(response: Any) -> str:
 @pytest.fixture
 def home(provider: Any, einstein: list) -> str:
     path = f"/home/einstein/api-{uuid.uuid4().hex[:8]}"
-    assert code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(path)))) == "CODE_OK"
+    assert (
+        code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(path))))
+        == "CODE_OK"
+    )
     return path
 
 
 def upload(provider: Any, token: list, path: str, data: bytes, **options: Any) -> requests.Response:
-    opaque = types_pb2.Opaque(map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(len(data)).encode())})
-    res = call(provider, token, "InitiateFileUpload", sp.InitiateFileUploadRequest(ref=ref(path), opaque=opaque, **options))
+    opaque = types_pb2.Opaque(
+        map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(len(data)).encode())}
+    )
+    res = call(
+        provider,
+        token,
+        "InitiateFileUpload",
+        sp.InitiateFileUploadRequest(ref=ref(path), opaque=opaque, **options),
+    )
     assert code(res) == "CODE_OK", res.status
     assert {p.protocol for p in res.protocols} == {"simple", "tus"}
     simple = next(p for p in res.protocols if p.protocol == "simple")
@@ -59,8 +69,15 @@ def upload(provider: Any, token: list, path: str, data: bytes, **options: Any) -
 def download(provider: Any, token: list, path: str, version_key: str | None = None) -> bytes:
     opaque = None
     if version_key:
-        opaque = types_pb2.Opaque(map={"version_key": types_pb2.OpaqueEntry(decoder="plain", value=version_key.encode())})
-    res = call(provider, token, "InitiateFileDownload", sp.InitiateFileDownloadRequest(ref=ref(path), opaque=opaque))
+        opaque = types_pb2.Opaque(
+            map={"version_key": types_pb2.OpaqueEntry(decoder="plain", value=version_key.encode())}
+        )
+    res = call(
+        provider,
+        token,
+        "InitiateFileDownload",
+        sp.InitiateFileDownloadRequest(ref=ref(path), opaque=opaque),
+    )
     assert code(res) == "CODE_OK", res.status
     (proto,) = res.protocols
     got = requests.get(proto.download_endpoint, timeout=30)
@@ -70,13 +87,21 @@ def download(provider: Any, token: list, path: str, version_key: str | None = No
 
 def test_namespace(provider: Any, einstein: list, home: str) -> None:
     assert call(provider, einstein, "GetHome", sp.GetHomeRequest()).path == "/home/einstein"
-    assert code(call(provider, einstein, "CreateHome", sp.CreateHomeRequest())) == "CODE_OK"  # idempotent
+    assert (
+        code(call(provider, einstein, "CreateHome", sp.CreateHomeRequest())) == "CODE_OK"
+    )  # idempotent
 
     sub = f"{home}/sub"
-    assert code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(sub)))) == "CODE_OK"
+    assert (
+        code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(sub))))
+        == "CODE_OK"
+    )
     again = call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(sub)))
     assert code(again) == "CODE_ALREADY_EXISTS"
-    assert code(call(provider, einstein, "TouchFile", sp.TouchFileRequest(ref=ref(f"{sub}/a.txt")))) == "CODE_OK"
+    assert (
+        code(call(provider, einstein, "TouchFile", sp.TouchFileRequest(ref=ref(f"{sub}/a.txt"))))
+        == "CODE_OK"
+    )
 
     stat = call(provider, einstein, "Stat", sp.StatRequest(ref=ref(f"{sub}/a.txt")))
     info = stat.info
@@ -92,12 +117,24 @@ def test_namespace(provider: Any, einstein: list, home: str) -> None:
 
     listing = call(provider, einstein, "ListContainer", sp.ListContainerRequest(ref=ref(sub)))
     assert [i.path for i in listing.infos] == [f"{sub}/a.txt"]
-    stream = call(provider, einstein, "ListContainerStream", sp.ListContainerStreamRequest(ref=ref(sub)))
-    assert [m.info.path for m in stream] == [f"{sub}/a.txt"] and all(m.status.code == OK for m in stream)
+    stream = call(
+        provider, einstein, "ListContainerStream", sp.ListContainerStreamRequest(ref=ref(sub))
+    )
+    assert [m.info.path for m in stream] == [f"{sub}/a.txt"] and all(
+        m.status.code == OK for m in stream
+    )
 
-    moved = call(provider, einstein, "Move", sp.MoveRequest(source=ref(f"{sub}/a.txt"), destination=ref(f"{home}/b.txt")))
+    moved = call(
+        provider,
+        einstein,
+        "Move",
+        sp.MoveRequest(source=ref(f"{sub}/a.txt"), destination=ref(f"{home}/b.txt")),
+    )
     assert code(moved) == "CODE_OK"
-    assert call(provider, einstein, "Stat", sp.StatRequest(ref=ref(f"{home}/b.txt"))).info.id == info.id
+    assert (
+        call(provider, einstein, "Stat", sp.StatRequest(ref=ref(f"{home}/b.txt"))).info.id
+        == info.id
+    )
 
     assert code(call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(sub)))) == "CODE_OK"
     assert code(call(provider, einstein, "Stat", sp.StatRequest(ref=ref(sub)))) == "CODE_NOT_FOUND"
@@ -112,14 +149,41 @@ def test_namespace(provider: Any, einstein: list, home: str) -> None:
 
 def test_unsupported_rpcs_say_unimplemented(provider: Any, einstein: list, home: str) -> None:
     target = ref(f"{home}/x")
-    assert code(call(provider, einstein, "CreateSymlink", sp.CreateSymlinkRequest(ref=target, target="/a"))) == "CODE_UNIMPLEMENTED"
-    assert code(call(provider, einstein, "CreateReference", sp.CreateReferenceRequest(ref=target, target_uri="cs3:x"))) == "CODE_UNIMPLEMENTED"
-    assert code(call(provider, einstein, "SetImmutable", sp.SetImmutableRequest(ref=target))) == "CODE_UNIMPLEMENTED"
-    assert code(call(provider, einstein, "UnsetImmutable", sp.UnsetImmutableRequest(ref=target))) == "CODE_UNIMPLEMENTED"
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "CreateSymlink",
+                sp.CreateSymlinkRequest(ref=target, target="/a"),
+            )
+        )
+        == "CODE_UNIMPLEMENTED"
+    )
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "CreateReference",
+                sp.CreateReferenceRequest(ref=target, target_uri="cs3:x"),
+            )
+        )
+        == "CODE_UNIMPLEMENTED"
+    )
+    assert (
+        code(call(provider, einstein, "SetImmutable", sp.SetImmutableRequest(ref=target)))
+        == "CODE_UNIMPLEMENTED"
+    )
+    assert (
+        code(call(provider, einstein, "UnsetImmutable", sp.UnsetImmutableRequest(ref=target)))
+        == "CODE_UNIMPLEMENTED"
+    )
     # the memory driver on /scratch has no locks: the capability check says so
     lock = spr.Lock(lock_id="l", type=spr.LOCK_TYPE_WRITE)
-    assert code(call(provider, einstein, "SetLock", sp.SetLockRequest(ref=ref("/scratch/x"), lock=lock))) in (
-        "CODE_UNIMPLEMENTED",)
+    assert code(
+        call(provider, einstein, "SetLock", sp.SetLockRequest(ref=ref("/scratch/x"), lock=lock))
+    ) in ("CODE_UNIMPLEMENTED",)
 
 
 def test_data_transfer_and_metadata(provider: Any, einstein: list, home: str) -> None:
@@ -128,39 +192,112 @@ def test_data_transfer_and_metadata(provider: Any, einstein: list, home: str) ->
     assert download(provider, einstein, path) == b"0123456789"
 
     md = spr.ArbitraryMetadata(metadata={"color": "blue", "size": "xl"})
-    assert code(call(provider, einstein, "SetArbitraryMetadata",
-                     sp.SetArbitraryMetadataRequest(ref=ref(path), arbitrary_metadata=md))) == "CODE_OK"
-    stat = call(provider, einstein, "Stat", sp.StatRequest(ref=ref(path), arbitrary_metadata_keys=["color", "size"]))
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "SetArbitraryMetadata",
+                sp.SetArbitraryMetadataRequest(ref=ref(path), arbitrary_metadata=md),
+            )
+        )
+        == "CODE_OK"
+    )
+    stat = call(
+        provider,
+        einstein,
+        "Stat",
+        sp.StatRequest(ref=ref(path), arbitrary_metadata_keys=["color", "size"]),
+    )
     assert dict(stat.info.arbitrary_metadata.metadata) == {"color": "blue", "size": "xl"}
-    assert code(call(provider, einstein, "UnsetArbitraryMetadata",
-                     sp.UnsetArbitraryMetadataRequest(ref=ref(path), arbitrary_metadata_keys=["color"]))) == "CODE_OK"
-    stat = call(provider, einstein, "Stat", sp.StatRequest(ref=ref(path), arbitrary_metadata_keys=["*"]))
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "UnsetArbitraryMetadata",
+                sp.UnsetArbitraryMetadataRequest(ref=ref(path), arbitrary_metadata_keys=["color"]),
+            )
+        )
+        == "CODE_OK"
+    )
+    stat = call(
+        provider, einstein, "Stat", sp.StatRequest(ref=ref(path), arbitrary_metadata_keys=["*"])
+    )
     assert dict(stat.info.arbitrary_metadata.metadata) == {"size": "xl"}
 
 
 def test_locks(provider: Any, einstein: list, home: str) -> None:
     path = f"{home}/locked.txt"
     upload(provider, einstein, path, b"v1")
-    lock = spr.Lock(lock_id="L1", type=spr.LOCK_TYPE_WRITE, app_name="editor",
-                    expiration=types_pb2.Timestamp(seconds=int(time.time()) + 600))
-    assert code(call(provider, einstein, "SetLock", sp.SetLockRequest(ref=ref(path), lock=lock))) == "CODE_OK"
+    lock = spr.Lock(
+        lock_id="L1",
+        type=spr.LOCK_TYPE_WRITE,
+        app_name="editor",
+        expiration=types_pb2.Timestamp(seconds=int(time.time()) + 600),
+    )
+    assert (
+        code(call(provider, einstein, "SetLock", sp.SetLockRequest(ref=ref(path), lock=lock)))
+        == "CODE_OK"
+    )
     other = spr.Lock(lock_id="L2", type=spr.LOCK_TYPE_WRITE, app_name="other")
-    assert code(call(provider, einstein, "SetLock", sp.SetLockRequest(ref=ref(path), lock=other))) == "CODE_FAILED_PRECONDITION"
+    assert (
+        code(call(provider, einstein, "SetLock", sp.SetLockRequest(ref=ref(path), lock=other)))
+        == "CODE_FAILED_PRECONDITION"
+    )
 
     got = call(provider, einstein, "GetLock", sp.GetLockRequest(ref=ref(path)))
-    assert got.lock.lock_id == "L1" and got.lock.app_name == "editor" and got.lock.user.opaque_id == "einstein"
+    assert (
+        got.lock.lock_id == "L1"
+        and got.lock.app_name == "editor"
+        and got.lock.user.opaque_id == "einstein"
+    )
     assert call(provider, einstein, "Stat", sp.StatRequest(ref=ref(path))).info.lock.lock_id == "L1"
 
-    assert code(call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(path)))) == "CODE_LOCKED"
-    assert upload(provider, einstein, path, b"v2").status_code == 409  # the data path: lock conflict
+    assert (
+        code(call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(path)))) == "CODE_LOCKED"
+    )
+    assert (
+        upload(provider, einstein, path, b"v2").status_code == 409
+    )  # the data path: lock conflict
 
-    refreshed = spr.Lock(lock_id="L1", type=spr.LOCK_TYPE_WRITE, app_name="editor",
-                         expiration=types_pb2.Timestamp(seconds=int(time.time()) + 1200))
-    assert code(call(provider, einstein, "RefreshLock", sp.RefreshLockRequest(ref=ref(path), lock=refreshed))) == "CODE_OK"
-    assert code(call(provider, einstein, "RefreshLock", sp.RefreshLockRequest(ref=ref(path), lock=other))) == "CODE_FAILED_PRECONDITION"
-    assert code(call(provider, einstein, "Unlock", sp.UnlockRequest(ref=ref(path), lock=other))) == "CODE_FAILED_PRECONDITION"
-    assert code(call(provider, einstein, "Unlock", sp.UnlockRequest(ref=ref(path), lock=refreshed))) == "CODE_OK"
-    assert code(call(provider, einstein, "GetLock", sp.GetLockRequest(ref=ref(path)))) == "CODE_NOT_FOUND"
+    refreshed = spr.Lock(
+        lock_id="L1",
+        type=spr.LOCK_TYPE_WRITE,
+        app_name="editor",
+        expiration=types_pb2.Timestamp(seconds=int(time.time()) + 1200),
+    )
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "RefreshLock",
+                sp.RefreshLockRequest(ref=ref(path), lock=refreshed),
+            )
+        )
+        == "CODE_OK"
+    )
+    assert (
+        code(
+            call(
+                provider, einstein, "RefreshLock", sp.RefreshLockRequest(ref=ref(path), lock=other)
+            )
+        )
+        == "CODE_FAILED_PRECONDITION"
+    )
+    assert (
+        code(call(provider, einstein, "Unlock", sp.UnlockRequest(ref=ref(path), lock=other)))
+        == "CODE_FAILED_PRECONDITION"
+    )
+    assert (
+        code(call(provider, einstein, "Unlock", sp.UnlockRequest(ref=ref(path), lock=refreshed)))
+        == "CODE_OK"
+    )
+    assert (
+        code(call(provider, einstein, "GetLock", sp.GetLockRequest(ref=ref(path))))
+        == "CODE_NOT_FOUND"
+    )
     assert code(call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(path)))) == "CODE_OK"
 
 
@@ -168,10 +305,17 @@ def test_versions(provider: Any, einstein: list, home: str) -> None:
     path = f"{home}/versioned.txt"
     upload(provider, einstein, path, b"first")
     upload(provider, einstein, path, b"second!")
-    versions = call(provider, einstein, "ListFileVersions", sp.ListFileVersionsRequest(ref=ref(path))).versions
+    versions = call(
+        provider, einstein, "ListFileVersions", sp.ListFileVersionsRequest(ref=ref(path))
+    ).versions
     assert len(versions) == 1 and versions[0].size == len(b"first")
     assert download(provider, einstein, path, version_key=versions[0].key) == b"first"
-    res = call(provider, einstein, "RestoreFileVersion", sp.RestoreFileVersionRequest(ref=ref(path), key=versions[0].key))
+    res = call(
+        provider,
+        einstein,
+        "RestoreFileVersion",
+        sp.RestoreFileVersionRequest(ref=ref(path), key=versions[0].key),
+    )
     assert code(res) == "CODE_OK"
     assert download(provider, einstein, path) == b"first"
 
@@ -179,76 +323,163 @@ def test_versions(provider: Any, einstein: list, home: str) -> None:
 def test_recycle(provider: Any, einstein: list, home: str) -> None:
     for name in ("gone.txt", "purged.txt", "moved.txt"):
         upload(provider, einstein, f"{home}/{name}", name.encode())
-        assert code(call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(f"{home}/{name}")))) == "CODE_OK"
-    items = call(provider, einstein, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein"))).recycle_items
+        assert (
+            code(call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(f"{home}/{name}"))))
+            == "CODE_OK"
+        )
+    items = call(
+        provider, einstein, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein"))
+    ).recycle_items
     by_path = {i.ref.path: i for i in items}
     assert {f"{home}/gone.txt", f"{home}/purged.txt", f"{home}/moved.txt"} <= set(by_path)
-    stream = call(provider, einstein, "ListRecycleStream", sp.ListRecycleStreamRequest(ref=ref("/home/einstein")))
+    stream = call(
+        provider,
+        einstein,
+        "ListRecycleStream",
+        sp.ListRecycleStreamRequest(ref=ref("/home/einstein")),
+    )
     assert {m.recycle_item.key for m in stream} == {i.key for i in items}
 
     key = by_path[f"{home}/gone.txt"].key
-    res = call(provider, einstein, "RestoreRecycleItem", sp.RestoreRecycleItemRequest(ref=ref("/home/einstein"), key=key))
+    res = call(
+        provider,
+        einstein,
+        "RestoreRecycleItem",
+        sp.RestoreRecycleItemRequest(ref=ref("/home/einstein"), key=key),
+    )
     assert code(res) == "CODE_OK"
     assert download(provider, einstein, f"{home}/gone.txt") == b"gone.txt"
 
     key = by_path[f"{home}/moved.txt"].key
-    res = call(provider, einstein, "RestoreRecycleItem", sp.RestoreRecycleItemRequest(
-        ref=ref("/home/einstein"), key=key, restore_ref=ref(f"{home}/elsewhere.txt")))
+    res = call(
+        provider,
+        einstein,
+        "RestoreRecycleItem",
+        sp.RestoreRecycleItemRequest(
+            ref=ref("/home/einstein"), key=key, restore_ref=ref(f"{home}/elsewhere.txt")
+        ),
+    )
     assert code(res) == "CODE_OK"
     assert download(provider, einstein, f"{home}/elsewhere.txt") == b"moved.txt"
 
     key = by_path[f"{home}/purged.txt"].key
-    res = call(provider, einstein, "PurgeRecycle", sp.PurgeRecycleRequest(ref=ref("/home/einstein"), key=key))
+    res = call(
+        provider,
+        einstein,
+        "PurgeRecycle",
+        sp.PurgeRecycleRequest(ref=ref("/home/einstein"), key=key),
+    )
     assert code(res) == "CODE_OK"
-    items = call(provider, einstein, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein"))).recycle_items
+    items = call(
+        provider, einstein, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein"))
+    ).recycle_items
     assert key not in {i.key for i in items}
 
 
 def _grantee(user: str) -> spr.Grantee:
-    return spr.Grantee(type=spr.GRANTEE_TYPE_USER, user_id=user_pb.UserId(opaque_id=user, idp="corestore"))
+    return spr.Grantee(
+        type=spr.GRANTEE_TYPE_USER, user_id=user_pb.UserId(opaque_id=user, idp="corestore")
+    )
 
 
 def test_grants(provider: Any, einstein: list, marie: list, home: str) -> None:
     shared = f"{home}/shared"
     call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(shared)))
     upload(provider, einstein, f"{shared}/paper.txt", b"E=mc2")
-    assert code(call(provider, marie, "ListContainer", sp.ListContainerRequest(ref=ref(shared)))) == "CODE_PERMISSION_DENIED"
+    assert (
+        code(call(provider, marie, "ListContainer", sp.ListContainerRequest(ref=ref(shared))))
+        == "CODE_PERMISSION_DENIED"
+    )
 
     viewer = spr.ResourcePermissions(stat=True, list_container=True, initiate_file_download=True)
     grant = spr.Grant(grantee=_grantee("marie"), permissions=viewer)
-    assert code(call(provider, einstein, "AddGrant", sp.AddGrantRequest(ref=ref(shared), grant=grant))) == "CODE_OK"
+    assert (
+        code(call(provider, einstein, "AddGrant", sp.AddGrantRequest(ref=ref(shared), grant=grant)))
+        == "CODE_OK"
+    )
     grants = call(provider, einstein, "ListGrants", sp.ListGrantsRequest(ref=ref(shared))).grants
     assert [g.grantee.user_id.opaque_id for g in grants] == ["marie"] and grants[0].permissions.stat
 
     listing = call(provider, marie, "ListContainer", sp.ListContainerRequest(ref=ref(shared)))
     assert code(listing) == "CODE_OK" and [i.path for i in listing.infos] == [f"{shared}/paper.txt"]
     assert download(provider, marie, f"{shared}/paper.txt") == b"E=mc2"
-    denied = call(provider, marie, "InitiateFileUpload", sp.InitiateFileUploadRequest(ref=ref(f"{shared}/new.txt")))
+    denied = call(
+        provider,
+        marie,
+        "InitiateFileUpload",
+        sp.InitiateFileUploadRequest(ref=ref(f"{shared}/new.txt")),
+    )
     assert code(denied) == "CODE_PERMISSION_DENIED"
     # a grant does not open the rest of the home
-    assert code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(home)))) == "CODE_PERMISSION_DENIED"
+    assert (
+        code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(home))))
+        == "CODE_PERMISSION_DENIED"
+    )
 
-    editor = spr.ResourcePermissions(stat=True, list_container=True, initiate_file_download=True,
-                                     initiate_file_upload=True)
+    editor = spr.ResourcePermissions(
+        stat=True, list_container=True, initiate_file_download=True, initiate_file_upload=True
+    )
     grant = spr.Grant(grantee=_grantee("marie"), permissions=editor)
-    assert code(call(provider, einstein, "UpdateGrant", sp.UpdateGrantRequest(ref=ref(shared), grant=grant))) == "CODE_OK"
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "UpdateGrant",
+                sp.UpdateGrantRequest(ref=ref(shared), grant=grant),
+            )
+        )
+        == "CODE_OK"
+    )
     assert upload(provider, marie, f"{shared}/reply.txt", b"nice").status_code == 200
 
-    assert code(call(provider, einstein, "DenyGrant", sp.DenyGrantRequest(ref=ref(shared), grantee=_grantee("marie")))) == "CODE_OK"
-    assert code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(shared)))) == "CODE_PERMISSION_DENIED"
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "DenyGrant",
+                sp.DenyGrantRequest(ref=ref(shared), grantee=_grantee("marie")),
+            )
+        )
+        == "CODE_OK"
+    )
+    assert (
+        code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(shared))))
+        == "CODE_PERMISSION_DENIED"
+    )
 
-    assert code(call(provider, einstein, "RemoveGrant", sp.RemoveGrantRequest(
-        ref=ref(shared), grant=spr.Grant(grantee=_grantee("marie"))))) == "CODE_OK"
-    assert call(provider, einstein, "ListGrants", sp.ListGrantsRequest(ref=ref(shared))).grants == []
-    assert code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(shared)))) == "CODE_PERMISSION_DENIED"
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "RemoveGrant",
+                sp.RemoveGrantRequest(ref=ref(shared), grant=spr.Grant(grantee=_grantee("marie"))),
+            )
+        )
+        == "CODE_OK"
+    )
+    assert (
+        call(provider, einstein, "ListGrants", sp.ListGrantsRequest(ref=ref(shared))).grants == []
+    )
+    assert (
+        code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(shared))))
+        == "CODE_PERMISSION_DENIED"
+    )
 
 
 def test_second_mount_routes_by_path_and_id(provider: Any, einstein: list) -> None:
     name = f"/scratch/{uuid.uuid4().hex[:8]}"
-    assert code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(name)))) == "CODE_OK"
+    assert (
+        code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(name))))
+        == "CODE_OK"
+    )
     info = call(provider, einstein, "Stat", sp.StatRequest(ref=ref(name))).info
     assert info.id.storage_id == "scratch" and info.path == name
-    by_id = call(provider, einstein, "Stat", sp.StatRequest(ref=spr.Reference(resource_id=info.id, path=".")))
+    by_id = call(
+        provider, einstein, "Stat", sp.StatRequest(ref=spr.Reference(resource_id=info.id, path="."))
+    )
     assert by_id.info.path == name
 
 

@@ -24,50 +24,72 @@ MiB = 1 << 20
 
 
 def _opaque(**values: str) -> types_pb2.Opaque:
-    return types_pb2.Opaque(map={k.replace("_", "-"): types_pb2.OpaqueEntry(decoder="plain", value=v.encode())
-                                 for k, v in values.items()})
+    return types_pb2.Opaque(
+        map={
+            k.replace("_", "-"): types_pb2.OpaqueEntry(decoder="plain", value=v.encode())
+            for k, v in values.items()
+        }
+    )
 
 
 def initiate_tus(gateway: Any, token: list, path: str, data: bytes) -> tuple[str, str]:
-    opaque = _opaque(Upload_Length=str(len(data)), Upload_Checksum=f"sha256 {hashlib.sha256(data).hexdigest()}")
-    res = gateway.InitiateFileUpload(sp.InitiateFileUploadRequest(ref=spr.Reference(path=path), opaque=opaque),
-                                     metadata=token)
+    opaque = _opaque(
+        Upload_Length=str(len(data)), Upload_Checksum=f"sha256 {hashlib.sha256(data).hexdigest()}"
+    )
+    res = gateway.InitiateFileUpload(
+        sp.InitiateFileUploadRequest(ref=spr.Reference(path=path), opaque=opaque), metadata=token
+    )
     assert res.status.code == 1, res.status
     tus = next(p for p in res.protocols if p.protocol == "tus")
     return tus.upload_endpoint, tus.token
 
 
 def read_back(gateway: Any, token: list, path: str) -> bytes:
-    res = gateway.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=spr.Reference(path=path)), metadata=token)
+    res = gateway.InitiateFileDownload(
+        sp.InitiateFileDownloadRequest(ref=spr.Reference(path=path)), metadata=token
+    )
     assert res.status.code == 1, res.status
     proto = res.protocols[0]
-    got = requests.get(proto.download_endpoint, headers={"X-Reva-Transfer": proto.token}, timeout=60)
+    got = requests.get(
+        proto.download_endpoint, headers={"X-Reva-Transfer": proto.token}, timeout=60
+    )
     assert got.status_code == 200
     return got.content
 
 
 def head_offset(location: str, token: str) -> int:
-    res = requests.head(location, headers={"Tus-Resumable": "1.0.0", "X-Reva-Transfer": token}, timeout=10)
+    res = requests.head(
+        location, headers={"Tus-Resumable": "1.0.0", "X-Reva-Transfer": token}, timeout=10
+    )
     assert res.status_code == 200, res.text
     return int(res.headers["Upload-Offset"])
 
 
 def cut_patch(location: str, token: str, offset: int, body: bytes, send: int) -> None:
-    """A PATCH that announces ``len(body)`` bytes, sends ``send`` of them and drops the connection."""
+    """A PATCH announcing ``len(body)`` bytes that sends ``send`` of them, then hangs up."""
     url = urlsplit(location)
     with socket.create_connection((url.hostname, url.port)) as sock:
-        head = (f"PATCH {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nTus-Resumable: 1.0.0\r\n"
-                f"X-Reva-Transfer: {token}\r\nUpload-Offset: {offset}\r\n"
-                f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"PATCH {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+            f"X-Reva-Transfer: {token}\r\nUpload-Offset: {offset}\r\n"
+            f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         sock.sendall(head.encode() + body[:send])
         time.sleep(0.3)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )  # RST
 
 
 @pytest.fixture
 def path(gateway: Any, einstein: list) -> str:
     folder = f"/home/einstein/tus-{uuid.uuid4().hex[:8]}"
-    assert gateway.CreateContainer(sp.CreateContainerRequest(ref=spr.Reference(path=folder)), metadata=einstein).status.code == 1
+    assert (
+        gateway.CreateContainer(
+            sp.CreateContainerRequest(ref=spr.Reference(path=folder)), metadata=einstein
+        ).status.code
+        == 1
+    )
     return f"{folder}/big.bin"
 
 
@@ -75,7 +97,8 @@ def test_cut_upload_resumes_from_server_offset(gateway: Any, einstein: list, pat
     old = b"old content"
     endpoint, token = initiate_tus(gateway, einstein, path, old)
     TusClient(endpoint, headers={"X-Reva-Transfer": token}).uploader(
-        file_stream=io.BytesIO(old), chunk_size=MiB).upload()
+        file_stream=io.BytesIO(old), chunk_size=MiB
+    ).upload()
     assert read_back(gateway, einstein, path) == old
 
     data = os.urandom(12 * MiB + 12345)
@@ -87,7 +110,7 @@ def test_cut_upload_resumes_from_server_offset(gateway: Any, einstein: list, pat
     assert head_offset(location, token) == 4 * MiB
 
     # the third PATCH is cut mid-stream: what arrived before the cut is kept
-    cut_patch(location, token, 4 * MiB, data[4 * MiB:], send=int(3.5 * MiB))
+    cut_patch(location, token, 4 * MiB, data[4 * MiB :], send=int(3.5 * MiB))
     deadline = time.monotonic() + 10
     while (offset := head_offset(location, token)) == 4 * MiB and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -97,7 +120,8 @@ def test_cut_upload_resumes_from_server_offset(gateway: Any, einstein: list, pat
     # a new client resumes from the server's offset, with a freshly initiated token
     _, token2 = initiate_tus(gateway, einstein, path, data)
     resumed = TusClient(endpoint, headers={"X-Reva-Transfer": token2}).uploader(
-        file_stream=io.BytesIO(data), chunk_size=2 * MiB, url=location, upload_checksum=True)
+        file_stream=io.BytesIO(data), chunk_size=2 * MiB, url=location, upload_checksum=True
+    )
     assert resumed.offset == offset
     resumed.upload()
 
@@ -106,7 +130,9 @@ def test_cut_upload_resumes_from_server_offset(gateway: Any, einstein: list, pat
     stat = gateway.Stat(sp.StatRequest(ref=spr.Reference(path=path)), metadata=einstein)
     assert stat.info.size == len(data)
     # the upload is gone from the staging area once committed
-    res = requests.head(location, headers={"Tus-Resumable": "1.0.0", "X-Reva-Transfer": token2}, timeout=10)
+    res = requests.head(
+        location, headers={"Tus-Resumable": "1.0.0", "X-Reva-Transfer": token2}, timeout=10
+    )
     assert res.status_code == 404
 
 
@@ -115,24 +141,47 @@ def test_tus_checksum_mismatch_and_termination(gateway: Any, einstein: list, pat
     endpoint, token = initiate_tus(gateway, einstein, path, data)
     options = requests.options(endpoint, timeout=10)
     assert options.status_code == 204
-    assert set(options.headers["Tus-Extension"].split(",")) >= {"creation", "termination", "checksum"}
+    assert set(options.headers["Tus-Extension"].split(",")) >= {
+        "creation",
+        "termination",
+        "checksum",
+    }
 
-    created = requests.post(endpoint, headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1000"}, timeout=10)
+    created = requests.post(
+        endpoint, headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1000"}, timeout=10
+    )
     assert created.status_code == 201
     location = created.headers["Location"]
-    bad = requests.patch(location, data=data[:100], headers={
-        "Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
-        "Upload-Checksum": "sha1 " + "A" * 27 + "=",
-    }, timeout=10)
+    bad = requests.patch(
+        location,
+        data=data[:100],
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": "sha1 " + "A" * 27 + "=",
+        },
+        timeout=10,
+    )
     assert bad.status_code == 460
     assert head_offset(location, token) == 0
-    wrong_offset = requests.patch(location, data=data[:100], headers={
-        "Tus-Resumable": "1.0.0", "Upload-Offset": "50", "Content-Type": "application/offset+octet-stream"}, timeout=10)
+    wrong_offset = requests.patch(
+        location,
+        data=data[:100],
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "50",
+            "Content-Type": "application/offset+octet-stream",
+        },
+        timeout=10,
+    )
     assert wrong_offset.status_code == 409
 
     gone = requests.delete(location, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
     assert gone.status_code == 204
-    assert requests.head(location, headers={"Tus-Resumable": "1.0.0"}, timeout=10).status_code == 404
+    assert (
+        requests.head(location, headers={"Tus-Resumable": "1.0.0"}, timeout=10).status_code == 404
+    )
 
 
 def test_tus_whole_file_checksum_is_verified(gateway: Any, einstein: list, path: str) -> None:
@@ -141,6 +190,7 @@ def test_tus_whole_file_checksum_is_verified(gateway: Any, einstein: list, path:
     tampered = b"the fake content"
     with pytest.raises(TusCommunicationError):
         TusClient(endpoint, headers={"X-Reva-Transfer": token}).uploader(
-            file_stream=io.BytesIO(tampered), chunk_size=MiB).upload()
+            file_stream=io.BytesIO(tampered), chunk_size=MiB
+        ).upload()
     stat = gateway.Stat(sp.StatRequest(ref=spr.Reference(path=path)), metadata=einstein)
     assert stat.status.code == 6  # NOT_FOUND: nothing was stored
