@@ -33,9 +33,3 @@ class ServerState:
         if user is None:
             raise Unauthenticated("the token's user no longer exists")
         return user
-
-    def user_named(self, username: str) -> User:
-        user = self.users.get(username)
-        if user is None:
-            raise Unauthenticated("the token's user no longer exists")
-        return user

@@ -7,7 +7,7 @@ driver, so routing between two drivers is exercised by every test that wants it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -43,12 +43,6 @@ def login(gateway: gw_grpc.GatewayAPIStub, user: str, password: str) -> list[tup
     )
     assert res.status.code == code_pb2.CODE_OK, res.status
     return [("x-access-token", res.token)]
-
-
-@pytest.fixture(scope="session")
-def launch() -> Callable[..., ServerProcess]:
-    """Start another server (a fresh process): ``launch(root, extra_server_toml)``."""
-    return start_server
 
 
 @pytest.fixture(scope="session")
