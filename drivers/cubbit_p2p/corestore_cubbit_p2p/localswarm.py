@@ -1,4 +1,8 @@
-"""A real swarm for the tests: a coordinator and nodes as separate processes on loopback."""
+"""A local swarm of separate processes (coordinator + nodes on loopback), for tests and benchmarks.
+
+Nodes can be killed (SIGKILL) and restarted by index, and shard files located on disk, so tests
+exercise real processes, real HTTP and real files rather than mocks.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-CHUNK = 4096  # small chunks: many chunks per file, fast tests
 
 
 def free_port_block(count: int) -> int:
@@ -40,8 +43,9 @@ class Swarm:
     """Processes of one swarm; nodes can be killed and restarted by index."""
 
     def __init__(self, directory: Path, nodes: int, *, heartbeat: float = 0.5, dead_after: float = 2.0,
-                 extra: tuple[str, ...] = ()) -> None:
+                 chunk_size: int = 4096, extra: tuple[str, ...] = ()) -> None:
         self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.n = nodes
         self.port = free_port_block(nodes + 1)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,7 +55,7 @@ class Swarm:
         self.coordinator = subprocess.Popen(
             [*self.base, "coordinator", "--listen", f"127.0.0.1:{self.port}",
              "--db", str(self.db_path), "--heartbeat", str(heartbeat), "--dead-after", str(dead_after),
-             "--chunk-size", str(CHUNK), "--checker-interval", "1", "--audit-interval", "3600", *extra],
+             "--chunk-size", str(chunk_size), "--checker-interval", "1", "--audit-interval", "3600", *extra],
             stdout=self.log, stderr=self.log,
         )
         self.nodes: list[subprocess.Popen | None] = [self._start_node(i) for i in range(nodes)]
