@@ -57,6 +57,7 @@ from corestore_webdav.bridge import feed_thread, stream_from_thread
 from corestore_webdav.options import WebdavOptions
 from corestore_webdav.propfind import (
     CORESTORE_NS,
+    ETAG_PROP,
     ID_PROP,
     OC_FILEID,
     QUOTA_PROPS,
@@ -82,6 +83,8 @@ ROOT_ID = "root"
 #: Tries of a listing the server cut short (a concurrent delete while it walked the folder).
 LISTING_ATTEMPTS = 4
 _FRAGILE_NAME = re.compile(r"[;\x00-\x1f\x7f]")
+#: Properties every PROPFIND asks for besides the standard ones.
+_OWN_PROPS = (OC_FILEID, ID_PROP, ETAG_PROP)
 _XML = {"Content-Type": "application/xml; charset=utf-8"}
 
 
@@ -129,7 +132,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         )
         self._http = client.http
         try:
-            root = await self._propfind_one((), (OC_FILEID, ID_PROP))
+            root = await self._propfind_one((), _OWN_PROPS)
             if not root.is_dir:
                 raise ConfigError(f"webdav.url is not a collection: {opts.url}")
             self._dead_props = await self._probe_dead_properties()
@@ -238,7 +241,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
 
     def _props_for(self, metadata_keys: Sequence[str]) -> tuple[list[str], bool]:
         """Extra properties to ask for, and whether to ask for all of them (``"*"``)."""
-        extra = [OC_FILEID, ID_PROP]
+        extra = list(_OWN_PROPS)
         if not self.supports(Capability.METADATA) or not metadata_keys:
             return extra, False
         if "*" in metadata_keys:
@@ -326,7 +329,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         hint = self._id_paths.get(resource_id)
         if hint is not None:
             try:
-                entry = await self._propfind_one(hint, (OC_FILEID, ID_PROP))
+                entry = await self._propfind_one(hint, _OWN_PROPS)
             except NotFound:
                 pass
             else:
@@ -343,13 +346,13 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         Generic WebDAV has no lookup by id, and many servers refuse ``Depth: infinity``; hits are
         cached, so a scan is paid once per resource that moved or was never seen.
         """
-        root = await self._propfind_one((), (OC_FILEID, ID_PROP))
+        root = await self._propfind_one((), _OWN_PROPS)
         if await self._id_of(root) == resource_id:
             return ()
         pending: list[tuple[str, ...]] = [()]
         while pending:
             folder = pending.pop(0)
-            async for entry in self._propfind_children(folder, (OC_FILEID, ID_PROP), False):
+            async for entry in self._propfind_children(folder, _OWN_PROPS, False):
                 if entry.segments == folder or _hidden(entry.segments):
                     continue
                 if (entry.dead_id or entry.fileid) and await self._id_of(entry) == resource_id:
@@ -394,7 +397,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             return None
         if self._scheme == "path":
             return self._path_id(segments[:-1])
-        return await self._id_of(await self._propfind_one(segments[:-1], (OC_FILEID, ID_PROP)))
+        return await self._id_of(await self._propfind_one(segments[:-1], _OWN_PROPS))
 
     async def _stat_segments(
         self, segments: tuple[str, ...], metadata_keys: Sequence[str] = ()
@@ -405,7 +408,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
 
     async def _entry_or_none(self, segments: tuple[str, ...], allprop: bool = False) -> Entry | None:
         try:
-            return await self._propfind_one(segments, (OC_FILEID, ID_PROP), allprop=allprop)
+            return await self._propfind_one(segments, _OWN_PROPS, allprop=allprop)
         except NotFound:
             return None
 
@@ -456,16 +459,19 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         )
         if self._scheme == "property":
             await self._set_props(segments, {ID_PROP: uuid.uuid4().hex})
+        await self._propagate(segments)
         return await self._stat_segments(segments)
 
     async def touch(self, ref: Reference, *, lock_id: str | None = None) -> ResourceInfo:
-        return await self.write(ref, _empty(), WriteOptions(if_not_exist=True, lock_id=lock_id))
+        options = WriteOptions(expected_size=0, if_not_exist=True, lock_id=lock_id)
+        return await self.write(ref, _empty(), options)
 
     async def delete(self, ref: Reference, *, lock_id: str | None = None) -> None:
         segments = await self._resolve(ref)
         if not segments:
             raise PermissionDenied("the root of a mount cannot be deleted")
         response = await self._call("DELETE", segments, overrides={409: NotFound})
+        await self._propagate(segments)
         if response.status_code == 207:  # some members could not be deleted
             raise CorestoreError(f"could not delete everything below {join_path(segments)}")
 
@@ -482,6 +488,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             raise MoveIntoItself(f"{join_path(src)} -> {join_path(dst)}")
         self._check_movable_name(dst)
         await self._move(src, dst, overwrite=False)
+        await self._propagate(src, dst)
         return await self._stat_segments(dst)
 
     async def _move(self, src: tuple[str, ...], dst: tuple[str, ...], *, overwrite: bool) -> None:
@@ -578,6 +585,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
                 if options.if_match:  # narrow the race: check again right before the swap
                     self._check_write(segments, await self._entry_or_none(segments), options)
                 await self._move(temp, segments, overwrite=not options.if_not_exist)
+                await self._propagate(segments)
                 info = await self._stat_segments(segments)
         except BaseException:
             self._discard_later(temp)
@@ -620,6 +628,10 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         headers = {"Content-Type": "application/octet-stream"}
         if options.expected_size is not None:
             headers["Content-Length"] = str(options.expected_size)
+        else:
+            # chunked: cheroot (wsgidav) answers errors such as 409 before reading the body and
+            # leaves its rest in the connection, where it spoils the next request (400)
+            headers["Connection"] = "close"
         if options.mtime is not None:
             headers["X-OC-Mtime"] = str(int(options.mtime))
 
@@ -642,6 +654,24 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         if target is not None:
             props.update({meta_tag(k): v for k, v in target.metadata.items()})
         await self._set_props(temp, props)
+
+    async def _propagate(self, *changed: tuple[str, ...]) -> None:
+        """Give every folder above the changed paths a new etag (a dead property), root included.
+
+        WebDAV servers seldom propagate folder etags (wsgidav and rclone send none for folders),
+        yet sync clients rely on a folder's etag changing when anything below it changes. Done
+        only where dead properties work; best effort: the change itself has already succeeded.
+        """
+        if not (self._dead_props and self.options.propagate_etags):
+            return
+        folders = {path[:i] for path in changed for i in range(len(path))}
+        results = await asyncio.gather(
+            *(self._set_props(folder, {ETAG_PROP: uuid.uuid4().hex}) for folder in folders),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, CorestoreError):
+                raise result
 
     def _discard_later(self, temp: tuple[str, ...]) -> None:
         """Remove a failed upload's temporary file, in the background.
@@ -714,10 +744,15 @@ def _hidden(segments: tuple[str, ...]) -> bool:
 
 
 def _etag_of(entry: Entry) -> str:
-    """The server's etag without quotes; for folders without one, a hash of their mtime."""
-    if entry.etag:
-        return entry.etag.removeprefix("W/").strip('"')
-    return "d" + hashlib.sha1(f"{entry.mtime}:{entry.size}".encode()).hexdigest()[:16]
+    """The server's etag without quotes; for folders without one, the etag the driver propagates
+    (dead property) or else a hash of their mtime."""
+    server = entry.etag.removeprefix("W/").strip('"') if entry.etag else None
+    if not entry.is_dir and server:
+        return server
+    # folders: mix what the server knows (its etag, or the mtime) with what the driver propagated,
+    # so changes made by other clients and deep changes made through corestore both show
+    basis = f"{server or entry.mtime}:{entry.size}:{entry.dead_etag or ''}"
+    return "d" + hashlib.sha1(basis.encode()).hexdigest()[:16]
 
 
 def _with_checksum(info: ResourceInfo, checksum: Checksum | None) -> ResourceInfo:

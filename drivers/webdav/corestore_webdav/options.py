@@ -26,6 +26,11 @@ class WebdavOptions:
         "property, needs PROPPATCH), 'path' (derived from the path, changes on move), or "
         "'auto' (the first of these the server supports)",
     )
+    propagate_etags: bool = option(
+        True,
+        doc="renew a dead-property etag on every folder above a change (needs PROPPATCH); "
+        "without it folder etags follow the server, which rarely propagates them",
+    )
     checksum: ChecksumKind = option(
         "sha1", doc="checksum computed while uploading and returned by write ('none' to skip)"
     )

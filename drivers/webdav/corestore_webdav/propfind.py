@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 
 __all__ = [
     "CORESTORE_NS",
+    "ETAG_PROP",
     "QUOTA_PROPS",
     "ID_PROP",
     "META_NS",
@@ -36,6 +37,8 @@ DAV = "{DAV:}"
 CORESTORE_NS = "urn:x-corestore"
 #: Dead property holding the uuid of a resource (id scheme ``property``).
 ID_PROP = f"{{{CORESTORE_NS}}}id"
+#: Dead property holding a folder's etag, renewed by the driver whenever something below changes.
+ETAG_PROP = f"{{{CORESTORE_NS}}}etag"
 #: ownCloud/Nextcloud's stable file id (id scheme ``fileid``).
 OC_FILEID = "{http://owncloud.org/ns}fileid"
 #: Namespace of arbitrary metadata; the key is hex-encoded into the element name because keys
@@ -123,6 +126,7 @@ class Entry:
     content_type: str | None = None
     fileid: str | None = None
     dead_id: str | None = None
+    dead_etag: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     quota_used: int | None = None
     quota_available: int | None = None
@@ -234,6 +238,8 @@ def _apply(entry: Entry, prop: Element) -> None:
         entry.fileid = text
     elif tag == ID_PROP and text:
         entry.dead_id = text
+    elif tag == ETAG_PROP and text:
+        entry.dead_etag = text
     else:
         key = meta_key_of(tag)
         if key is not None:

@@ -273,3 +273,25 @@ def test_listing_with_junk_after_it_is_truncated() -> None:
     with pytest.raises(CorestoreError):
         list(MultistatusParser("").feed(b"<d:multistatus xmlns:d='DAV:'><oops"))
         list(MultistatusParser("").close())
+
+
+async def test_refused_chunked_upload_does_not_spoil_the_connection(server: WebdavServer) -> None:
+    """cheroot answers 409 before reading a chunked body; the rest must not reach the next request."""
+    async with WebdavDriver.from_config(server.driver_config(max_connections=1)) as driver:
+        for _ in range(10):
+            with pytest.raises(MissingParent):
+                await write_bytes(driver, "/no-such-folder/f", b"x" * 200_000, chunk_size=50_000)
+            assert (await driver.stat(Ref("/"))).is_container
+
+
+async def test_folder_etags_propagate_on_move(wsgidav_server: WebdavServer) -> None:
+    async with open_driver(wsgidav_server) as driver:
+        folder = f"/prop-{time.monotonic_ns()}"
+        await driver.create_container(Ref(folder))
+        await driver.create_container(Ref(f"{folder}/a"))
+        await driver.create_container(Ref(f"{folder}/b"))
+        await write_bytes(driver, f"{folder}/a/f", b"x")
+        before = [(await driver.stat(Ref(p))).etag for p in ("/", folder, f"{folder}/a", f"{folder}/b")]
+        await driver.move(Ref(f"{folder}/a/f"), Ref(f"{folder}/b/f"))
+        after = [(await driver.stat(Ref(p))).etag for p in ("/", folder, f"{folder}/a", f"{folder}/b")]
+        assert all(x != y for x, y in zip(before, after, strict=True))
