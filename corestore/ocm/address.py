@@ -44,8 +44,11 @@ def parse_address(value: object, field: str = "address") -> Address:
     identifier, _, host = value.rpartition("@")
     host = normalize_host(host)  # id@https://host: the scheme slipped into the host part
     # id@host@host (a peer that appended its domain to an already qualified id).
-    while identifier.endswith("@" + host) or identifier.lower().endswith("@https://" + host) \
-            or identifier.lower().endswith("@http://" + host):
+    while (
+        identifier.endswith("@" + host)
+        or identifier.lower().endswith("@https://" + host)
+        or identifier.lower().endswith("@http://" + host)
+    ):
         identifier = identifier.rpartition("@")[0]
     if not identifier:
         raise InvalidArgument(f"{field}: the address {value!r} has no identifier")

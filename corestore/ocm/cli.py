@@ -45,10 +45,16 @@ def _login(args: argparse.Namespace) -> tuple[Any, list[tuple[str, str]]]:
 
     password = os.environ.get("CORESTORE_PASSWORD")
     if password is None:
-        password = getpass.getpass(f"password for {args.user}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        password = (
+            getpass.getpass(f"password for {args.user}: ")
+            if sys.stdin.isatty()
+            else sys.stdin.readline().rstrip("\n")
+        )
     channel = grpc.insecure_channel(args.grpc)
     gateway = gw_grpc.GatewayAPIStub(channel)
-    res = gateway.Authenticate(gw.AuthenticateRequest(type="basic", client_id=args.user, client_secret=password))
+    res = gateway.Authenticate(
+        gw.AuthenticateRequest(type="basic", client_id=args.user, client_secret=password)
+    )
     _check(res.status)
     return gateway, [("x-access-token", res.token)]
 
@@ -76,7 +82,9 @@ def _invite(args: argparse.Namespace) -> int:
     from cs3.ocm.invite.v1beta1 import invite_api_pb2 as inv
 
     gateway, md = _login(args)
-    res = gateway.GenerateInviteToken(inv.GenerateInviteTokenRequest(description=args.description), metadata=md)
+    res = gateway.GenerateInviteToken(
+        inv.GenerateInviteTokenRequest(description=args.description), metadata=md
+    )
     _check(res.status)
     token = res.invite_token.token
     domain = _domain(args.http)
@@ -94,12 +102,18 @@ def _accept(args: argparse.Namespace) -> int:
 
     token, provider = parse_invite(args.invite)
     gateway, md = _login(args)
-    res = gateway.ForwardInvite(inv.ForwardInviteRequest(
-        invite_token=invr.InviteToken(token=token), origin_system_provider=prov.ProviderInfo(domain=provider)),
-        metadata=md)
+    res = gateway.ForwardInvite(
+        inv.ForwardInviteRequest(
+            invite_token=invr.InviteToken(token=token),
+            origin_system_provider=prov.ProviderInfo(domain=provider),
+        ),
+        metadata=md,
+    )
     _check(res.status)
-    print(f"accepted: you are now connected with {res.user_id.opaque_id}@{res.user_id.idp} "
-          f"({res.display_name or '-'}, {res.email or '-'})")
+    print(
+        f"accepted: you are now connected with {res.user_id.opaque_id}@{res.user_id.idp} "
+        f"({res.display_name or '-'}, {res.email or '-'})"
+    )
     return 0
 
 
@@ -109,11 +123,18 @@ def _shares(args: argparse.Namespace) -> int:
     from google.protobuf import field_mask_pb2
 
     gateway, md = _login(args)
-    for share_id, state in ((args.accept, ocmr.SHARE_STATE_ACCEPTED), (args.decline, ocmr.SHARE_STATE_REJECTED)):
+    for share_id, state in (
+        (args.accept, ocmr.SHARE_STATE_ACCEPTED),
+        (args.decline, ocmr.SHARE_STATE_REJECTED),
+    ):
         if share_id:
-            res = gateway.UpdateReceivedOCMShare(ocm.UpdateReceivedOCMShareRequest(
-                share=ocmr.ReceivedShare(id=ocmr.ShareId(opaque_id=share_id), state=state),
-                update_mask=field_mask_pb2.FieldMask(paths=["state"])), metadata=md)
+            res = gateway.UpdateReceivedOCMShare(
+                ocm.UpdateReceivedOCMShareRequest(
+                    share=ocmr.ReceivedShare(id=ocmr.ShareId(opaque_id=share_id), state=state),
+                    update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+                ),
+                metadata=md,
+            )
             _check(res.status)
     out = gateway.ListOCMShares(ocm.ListOCMSharesRequest(), metadata=md)
     _check(out.status)
@@ -121,13 +142,23 @@ def _shares(args: argparse.Namespace) -> int:
     _check(received.status)
     print("outgoing:")
     for s in out.shares:
-        perms = "rw" if s.access_methods and s.access_methods[0].webdav_options.permissions.initiate_file_upload else "r"
-        print(f"  {s.id.opaque_id}  {s.name}  -> {s.grantee.user_id.opaque_id}@{s.grantee.user_id.idp}  [{perms}]")
+        perms = (
+            "rw"
+            if s.access_methods
+            and s.access_methods[0].webdav_options.permissions.initiate_file_upload
+            else "r"
+        )
+        print(
+            f"  {s.id.opaque_id}  {s.name}  -> "
+            f"{s.grantee.user_id.opaque_id}@{s.grantee.user_id.idp}  [{perms}]"
+        )
     print("received:")
     for r in received.shares:
         state = ocmr.ShareState.Name(r.state).removeprefix("SHARE_STATE_").lower()
-        print(f"  {r.id.opaque_id}  {r.name}  from {r.owner.opaque_id}@{r.owner.idp}  {state}"
-              f"{'  at ' + r.destination if r.destination else ''}")
+        print(
+            f"  {r.id.opaque_id}  {r.name}  from {r.owner.opaque_id}@{r.owner.idp}  {state}"
+            f"{'  at ' + r.destination if r.destination else ''}"
+        )
     return 0
 
 
@@ -138,13 +169,18 @@ def _run(func: Any) -> Any:
         except (CliError, ValueError, OSError) as exc:
             print(f"corestore ocm: {exc}", file=sys.stderr)
             return 1
+
     return run
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("ocm", help="Open Cloud Mesh helpers: invites and federated shares")
+    parser = subparsers.add_parser(
+        "ocm", help="Open Cloud Mesh helpers: invites and federated shares"
+    )
     parser.add_argument("--grpc", default="127.0.0.1:19000", help="the server's gRPC address")
-    parser.add_argument("--http", default="http://127.0.0.1:19001", help="the server's public HTTP URL")
+    parser.add_argument(
+        "--http", default="http://127.0.0.1:19001", help="the server's public HTTP URL"
+    )
     parser.add_argument("--user", default=os.environ.get("USER", ""), help="who to log in as")
     sub = parser.add_subparsers(dest="ocm_command", required=True)
     invite = sub.add_parser("invite", help="create an invite for another site's user")

@@ -46,7 +46,9 @@ class PeerResponse:
 
 
 class PeerClient:
-    def __init__(self, options: OcmOptions, key: SigningKey, user_agent: str = "corestore-ocm") -> None:
+    def __init__(
+        self, options: OcmOptions, key: SigningKey, user_agent: str = "corestore-ocm"
+    ) -> None:
         self.options = options
         self.key = key
         self.user_agent = user_agent
@@ -102,7 +104,11 @@ class PeerClient:
                     if not isinstance(exc, Unavailable):
                         break  # the scheme does not even connect: skip its other path
                     continue
-                if not isinstance(doc, dict) or not doc.get("enabled") or not isinstance(doc.get("endPoint"), str):
+                if (
+                    not isinstance(doc, dict)
+                    or not doc.get("enabled")
+                    or not isinstance(doc.get("endPoint"), str)
+                ):
                     errors.append(f"{url}: not an enabled OCM discovery document")
                     continue
                 peer = Peer(domain, f"{scheme}://{domain}", doc)
@@ -112,7 +118,7 @@ class PeerClient:
         raise Unavailable(f"OCM discovery of {domain} failed")
 
     async def keys(self, domain: str) -> PeerKeys:
-        """The peer's signing keys: its JWKS (``jwksUri`` or ``/.well-known/jwks.json``) and legacy PEMs."""
+        """The peer's keys: its JWKS (``jwksUri``, else ``/.well-known/jwks.json``), legacy PEMs."""
         cached = self._keys.get(domain)
         if cached and cached[0] > time.monotonic():
             return cached[1]
@@ -129,7 +135,9 @@ class PeerClient:
         self._keys[domain] = (time.monotonic() + DISCOVERY_TTL, keys)
         return keys
 
-    async def post(self, url: str, payload: Any = None, *, form: dict[str, str] | None = None) -> PeerResponse:
+    async def post(
+        self, url: str, payload: Any = None, *, form: dict[str, str] | None = None
+    ) -> PeerResponse:
         """A signed POST of JSON (or a form); the answer's status and parsed body."""
         if form is not None:
             from urllib.parse import urlencode
@@ -139,9 +147,15 @@ class PeerClient:
         else:
             body = json.dumps(payload).encode()
             content_type = "application/json"
-        headers = {"Content-Type": content_type, "Accept": "application/json", **self.key.sign("POST", url, body)}
+        headers = {
+            "Content-Type": content_type,
+            "Accept": "application/json",
+            **self.key.sign("POST", url, body),
+        }
         try:
-            async with self.session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            async with self.session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 raw = await response.content.read(_LIMIT)
                 try:
                     parsed = json.loads(raw) if raw else None

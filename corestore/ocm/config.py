@@ -36,7 +36,9 @@ class OcmOptions:
     allow_http: bool = option(
         False, doc="fall back to plain http for peers (test setups only; https is tried first)"
     )
-    mount_path: str = option("/ocm", doc="where received shares appear: <mount_path>/<user>/<share>")
+    mount_path: str = option(
+        "/ocm", doc="where received shares appear: <mount_path>/<user>/<share>"
+    )
     timeout: float = option(30.0, doc="seconds to wait for a peer")
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The sharer side: each OCM share's resource served over WebDAV at ``/remote.php/dav/ocm/<id>/...``.
+"""The sharer side: each OCM share's resource over WebDAV at ``/remote.php/dav/ocm/<id>/...``.
 
 The remote site authenticates with the share's secret, as ``Authorization: Bearer <secret>``
 (OCM 1.1+; an access token from the token endpoint works too) or as Basic with the secret as user
@@ -24,13 +24,19 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from corestore.errors import CorestoreError, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from corestore.errors import (
+    CorestoreError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from corestore.http.transfer import body_chunks, parse_range
+from corestore.ocm.site import DAV_PREFIX, OcmSite
+from corestore.ocm.store import OutgoingShare
 from corestore.paths import join_path, split_path
 from corestore.resources import Permission, WriteOptions
 from corestore.service import Entry, WireRef
-from corestore.ocm.site import DAV_PREFIX, OcmSite
-from corestore.ocm.store import OutgoingShare
 
 __all__ = ["routes"]
 
@@ -39,6 +45,11 @@ log = logging.getLogger("corestore.ocm.dav")
 READ_METHODS = frozenset({"OPTIONS", "PROPFIND", "GET", "HEAD"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE"})
 ALLOW = "OPTIONS, PROPFIND, GET, HEAD, PUT, MKCOL, DELETE, MOVE"
+FINITE_DEPTH = '<?xml version="1.0"?><d:error xmlns:d="DAV:"><d:propfind-finite-depth/></d:error>'
+
+
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
 
 
 def _credentials(request: web.Request) -> tuple[str, str]:
@@ -76,18 +87,25 @@ class ShareView:
             if segments not in ((), (self.share.name,)):
                 raise NotFound("a file share has no children")
             segments = ()
-        return WireRef(path=join_path(segments).lstrip("/") or ".", storage_id=self.share.storage_id,
-                       opaque_id=self.share.opaque_id)
+        return WireRef(
+            path=join_path(segments).lstrip("/") or ".",
+            storage_id=self.share.storage_id,
+            opaque_id=self.share.opaque_id,
+        )
 
     def href(self, segments: tuple[str, ...], container: bool) -> str:
         path = "/".join(quote(s, safe="") for s in segments)
-        return f"{self.prefix}/{path}" + ("/" if container and path else "") if path else self.prefix + "/"
+        return (
+            f"{self.prefix}/{path}" + ("/" if container and path else "")
+            if path
+            else self.prefix + "/"
+        )
 
     def segments_of_url(self, url: str) -> tuple[str, ...]:
         path = unquote(urlsplit(url).path)
         if not (path == self.prefix or path.startswith(self.prefix + "/")):
             raise PermissionDenied("the destination is outside the share")
-        return split_path(path[len(self.prefix):] or "/")
+        return split_path(path[len(self.prefix) :] or "/")
 
     def allowed(self, method: str) -> None:
         if method in WRITE_METHODS and "write" not in self.share.permissions:
@@ -114,29 +132,43 @@ def _prop_xml(view: ShareView, segments: tuple[str, ...], entry: Entry) -> str:
     props = [
         "<d:resourcetype><d:collection/></d:resourcetype>" if container else "<d:resourcetype/>",
         f"<d:getlastmodified>{formatdate(info.mtime, usegmt=True)}</d:getlastmodified>",
-        f"<d:getetag>{escape(info.etag if info.etag.startswith(chr(34)) else chr(34) + info.etag + chr(34))}</d:getetag>",
+        f"<d:getetag>{escape(_quoted(info.etag))}</d:getetag>",
     ]
     if not container:
         props.append(f"<d:getcontentlength>{info.size}</d:getcontentlength>")
-        props.append(f"<d:getcontenttype>{escape(info.mime_type or 'application/octet-stream')}</d:getcontenttype>")
+        props.append(
+            "<d:getcontenttype>"
+            f"{escape(info.mime_type or 'application/octet-stream')}</d:getcontenttype>"
+        )
     perms = "RDNVW" + ("CK" if container else "") if "write" in view.share.permissions else "S"
     props.append(f"<oc:permissions>{perms}</oc:permissions>")
-    return (f"<d:response><d:href>{escape(view.href(segments, container))}</d:href><d:propstat><d:prop>"
-            f"{''.join(props)}</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>")
+    return (
+        f"<d:response><d:href>{escape(view.href(segments, container))}</d:href><d:propstat><d:prop>"
+        f"{''.join(props)}</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+    )
 
 
-async def _propfind(request: web.Request, view: ShareView, segments: tuple[str, ...]) -> web.StreamResponse:
+async def _propfind(
+    request: web.Request, view: ShareView, segments: tuple[str, ...]
+) -> web.StreamResponse:
     depth = request.headers.get("Depth", "1").strip().lower()
     if depth not in ("0", "1"):
-        return web.Response(status=403, content_type="application/xml",
-                            text='<?xml version="1.0"?><d:error xmlns:d="DAV:"><d:propfind-finite-depth/></d:error>')
+        return web.Response(
+            status=403,
+            content_type="application/xml",
+            text=FINITE_DEPTH,
+        )
     await request.read()  # the body only names properties; the answer always carries the same set
     svc = view.site.state.service
     entry = await svc.stat(view.owner, view.ref(segments))
-    response = web.StreamResponse(status=207, headers={"Content-Type": "application/xml; charset=utf-8"})
+    response = web.StreamResponse(
+        status=207, headers={"Content-Type": "application/xml; charset=utf-8"}
+    )
     await response.prepare(request)
-    await response.write(b'<?xml version="1.0" encoding="utf-8"?>'
-                         b'<d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">')
+    await response.write(
+        b'<?xml version="1.0" encoding="utf-8"?>'
+        b'<d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+    )
     await response.write(_prop_xml(view, segments, entry).encode())
     if depth == "1" and entry.info.is_container:
         async for child in svc.list_container(view.owner, view.ref(segments)):
@@ -146,15 +178,21 @@ async def _propfind(request: web.Request, view: ShareView, segments: tuple[str, 
     return response
 
 
-async def _get(request: web.Request, view: ShareView, segments: tuple[str, ...]) -> web.StreamResponse:
+async def _get(
+    request: web.Request, view: ShareView, segments: tuple[str, ...]
+) -> web.StreamResponse:
     svc = view.site.state.service
     target = await svc.resolve(view.owner, view.ref(segments))
     target.require(Permission.INITIATE_FILE_DOWNLOAD)
     if target.routed is None:
         raise NotFound("nothing to download here")
     info = await target.driver.stat(target.ref)
-    etag = info.etag if info.etag.startswith('"') else f'"{info.etag}"'
-    headers = {"ETag": etag, "Last-Modified": formatdate(info.mtime, usegmt=True), "Accept-Ranges": "bytes"}
+    etag = _quoted(info.etag)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": formatdate(info.mtime, usegmt=True),
+        "Accept-Ranges": "bytes",
+    }
     if info.is_container:
         return web.Response(status=200, headers=headers, text="")  # folders have no body
     headers["Content-Type"] = info.mime_type or "application/octet-stream"
@@ -198,7 +236,7 @@ async def _put(request: web.Request, view: ShareView, segments: tuple[str, ...])
     except NotFound:
         existed = False
     info = await target.driver.write(target.ref, body_chunks(request), options)
-    etag = info.etag if info.etag.startswith('"') else f'"{info.etag}"'
+    etag = _quoted(info.etag)
     return web.Response(status=204 if existed else 201, headers={"ETag": etag})
 
 
@@ -241,8 +279,15 @@ async def _move(request: web.Request, view: ShareView, segments: tuple[str, ...]
     return web.Response(status=204 if existed else 201)
 
 
-_HANDLERS: dict[str, Any] = {"PROPFIND": _propfind, "GET": _get, "HEAD": _get, "PUT": _put,
-                             "MKCOL": _mkcol, "DELETE": _delete, "MOVE": _move}
+_HANDLERS: dict[str, Any] = {
+    "PROPFIND": _propfind,
+    "GET": _get,
+    "HEAD": _get,
+    "PUT": _put,
+    "MKCOL": _mkcol,
+    "DELETE": _delete,
+    "MOVE": _move,
+}
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -252,13 +297,18 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if method == "OPTIONS":
             return web.Response(headers={"Allow": ALLOW, "DAV": "1"})
         if method not in _HANDLERS:
-            return web.Response(status=405 if method not in ("PROPPATCH", "LOCK", "UNLOCK", "COPY") else 501,
-                                headers={"Allow": ALLOW})
+            return web.Response(
+                status=405 if method not in ("PROPPATCH", "LOCK", "UNLOCK", "COPY") else 501,
+                headers={"Allow": ALLOW},
+            )
         view.allowed(method)
         return await _HANDLERS[method](request, view, segments)
     except Unauthenticated as exc:
-        return web.Response(status=401, text=exc.message + "\n",
-                            headers={"WWW-Authenticate": 'Bearer realm="ocm", Basic realm="ocm"'})
+        return web.Response(
+            status=401,
+            text=exc.message + "\n",
+            headers={"WWW-Authenticate": 'Bearer realm="ocm", Basic realm="ocm"'},
+        )
     except (PermissionDenied, NotFound) as exc:
         return web.Response(status=exc.http_status, text=exc.message + "\n")
     except CorestoreError:

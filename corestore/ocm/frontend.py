@@ -33,7 +33,7 @@ def _handler_class() -> type:
                 user = await self.auth.user(request)
             except Unauthenticated as exc:
                 return handlers.challenge(exc.message)
-            username, _, tail = request.path[len(PREFIX):].partition("/")
+            username, _, tail = request.path[len(PREFIX) :].partition("/")
             if not username:
                 raise NotFound("the URL names no user")
             site = self.state.ocm

@@ -37,8 +37,11 @@ SERVICES = (
     inc.DESCRIPTOR.services_by_name["OcmIncomingAPI"],
 )
 
-_STATES = {"pending": ocmr.SHARE_STATE_PENDING, "accepted": ocmr.SHARE_STATE_ACCEPTED,
-           "rejected": ocmr.SHARE_STATE_REJECTED}
+_STATES = {
+    "pending": ocmr.SHARE_STATE_PENDING,
+    "accepted": ocmr.SHARE_STATE_ACCEPTED,
+    "rejected": ocmr.SHARE_STATE_REJECTED,
+}
 
 
 def _ts(seconds: float) -> Any:
@@ -50,8 +53,12 @@ def federated_id(user_id: str, domain: str) -> user_pb.UserId:
 
 
 def _contact_pb(contact: Contact) -> user_pb.User:
-    return user_pb.User(id=federated_id(contact.user_id, contact.domain), username=contact.user_id,
-                        mail=contact.email, display_name=contact.name)
+    return user_pb.User(
+        id=federated_id(contact.user_id, contact.domain),
+        username=contact.user_id,
+        mail=contact.email,
+        display_name=contact.name,
+    )
 
 
 def _perm_names(pb: spr.ResourcePermissions) -> list[str]:
@@ -79,29 +86,47 @@ class OcmRPCs:
     def _ocm(self) -> OcmSite:
         site = getattr(self.state, "ocm", None)
         if site is None:
-            raise Unimplemented("Open Cloud Mesh is not enabled on this server ([ocm] enabled = true)")
+            raise Unimplemented(
+                "Open Cloud Mesh is not enabled on this server ([ocm] enabled = true)"
+            )
         return site
 
     # -- conversions ---------------------------------------------------------------------------
 
     def _invite_pb(self, invite: Invite) -> invr.InviteToken:
-        return invr.InviteToken(token=invite.token, user_id=convert.user_id(invite.owner, self.state.idp),
-                                expiration=_ts(invite.expiration), description=invite.description)
+        return invr.InviteToken(
+            token=invite.token,
+            user_id=convert.user_id(invite.owner, self.state.idp),
+            expiration=_ts(invite.expiration),
+            description=invite.description,
+        )
 
     def _share_pb(self, share: OutgoingShare, with_token: bool = True) -> ocmr.Share:
         perms = _perms_pb(share.permissions)
         owner = convert.user_id(share.owner, self.state.idp)
         return ocmr.Share(
             id=ocmr.ShareId(opaque_id=share.id),
-            resource_id=convert.resource_id(share.storage_id, share.opaque_id), name=share.name,
+            resource_id=convert.resource_id(share.storage_id, share.opaque_id),
+            name=share.name,
             token=share.secret if with_token else "",
-            grantee=spr.Grantee(type=spr.GRANTEE_TYPE_USER,
-                                user_id=federated_id(share.grantee, share.grantee_domain)),
-            owner=owner, creator=owner, ctime=_ts(share.ctime), mtime=_ts(share.mtime),
-            expiration=_ts(share.expiration), share_type=ocmr.SHARE_TYPE_USER,
+            grantee=spr.Grantee(
+                type=spr.GRANTEE_TYPE_USER,
+                user_id=federated_id(share.grantee, share.grantee_domain),
+            ),
+            owner=owner,
+            creator=owner,
+            ctime=_ts(share.ctime),
+            mtime=_ts(share.mtime),
+            expiration=_ts(share.expiration),
+            share_type=ocmr.SHARE_TYPE_USER,
             recipient_type=ocmr.RECIPIENT_TYPE_USER,
-            access_methods=[ocmr.AccessMethod(webdav_options=ocmr.WebDAVAccessMethod(
-                permissions=perms, access_types=[ocmr.ACCESS_TYPE_REMOTE]))],
+            access_methods=[
+                ocmr.AccessMethod(
+                    webdav_options=ocmr.WebDAVAccessMethod(
+                        permissions=perms, access_types=[ocmr.ACCESS_TYPE_REMOTE]
+                    )
+                )
+            ],
         )
 
     def _received_pb(self, share: ReceivedShare) -> ocmr.ReceivedShare:
@@ -109,20 +134,39 @@ class OcmRPCs:
         perms = _perms_pb(share.permissions)
         folder = share.resource_type == "folder"
         return ocmr.ReceivedShare(
-            id=ocmr.ShareId(opaque_id=share.id), name=share.name, remote_share_id=share.remote_share_id,
-            grantee=spr.Grantee(type=spr.GRANTEE_TYPE_USER, user_id=convert.user_id(share.share_with, self.state.idp)),
-            owner=federated_id(owner.identifier, owner.host), creator=federated_id(sender.identifier, sender.host),
-            ctime=_ts(share.ctime), mtime=_ts(share.ctime), expiration=_ts(share.expiration),
-            share_type=ocmr.SHARE_TYPE_USER, state=_STATES[share.state],
+            id=ocmr.ShareId(opaque_id=share.id),
+            name=share.name,
+            remote_share_id=share.remote_share_id,
+            grantee=spr.Grantee(
+                type=spr.GRANTEE_TYPE_USER,
+                user_id=convert.user_id(share.share_with, self.state.idp),
+            ),
+            owner=federated_id(owner.identifier, owner.host),
+            creator=federated_id(sender.identifier, sender.host),
+            ctime=_ts(share.ctime),
+            mtime=_ts(share.ctime),
+            expiration=_ts(share.expiration),
+            share_type=ocmr.SHARE_TYPE_USER,
+            state=_STATES[share.state],
             resource_type=spr.RESOURCE_TYPE_CONTAINER if folder else spr.RESOURCE_TYPE_FILE,
             recipient_type=ocmr.RECIPIENT_TYPE_USER,
-            shared_resource_type=ocmr.SHARE_RESOURCE_TYPE_CONTAINER if folder else ocmr.SHARE_RESOURCE_TYPE_FILE,
+            shared_resource_type=ocmr.SHARE_RESOURCE_TYPE_CONTAINER
+            if folder
+            else ocmr.SHARE_RESOURCE_TYPE_FILE,
             # the secret stays on the server: the /ocm mount uses it, clients never need it
-            protocols=[ocmr.Protocol(webdav_options=ocmr.WebDAVProtocol(
-                uri=share.uri, permissions=ocmr.SharePermissions(permissions=perms),
-                share_permissions=perms, requirements=share.requirements))],
+            protocols=[
+                ocmr.Protocol(
+                    webdav_options=ocmr.WebDAVProtocol(
+                        uri=share.uri,
+                        permissions=ocmr.SharePermissions(permissions=perms),
+                        share_permissions=perms,
+                        requirements=share.requirements,
+                    )
+                )
+            ],
             destination=f"{self._ocm.options.mount_path.rstrip('/')}/{share.share_with}/{share.name}"
-            if share.state == "accepted" else "",
+            if share.state == "accepted"
+            else "",
         )
 
     def _share_id(self, ref: ocmr.ShareReference, user: User) -> str:
@@ -134,9 +178,13 @@ class OcmRPCs:
         if ref.HasField("key"):
             key = ref.key
             for share in self._ocm.list_shares(user):
-                if (share.storage_id, share.opaque_id) == (key.resource_id.storage_id, key.resource_id.opaque_id) \
-                        and share.grantee == key.grantee.user_id.opaque_id \
-                        and share.grantee_domain == normalize_host(key.grantee.user_id.idp or share.grantee_domain):
+                if (
+                    (share.storage_id, share.opaque_id)
+                    == (key.resource_id.storage_id, key.resource_id.opaque_id)
+                    and share.grantee == key.grantee.user_id.opaque_id
+                    and share.grantee_domain
+                    == normalize_host(key.grantee.user_id.idp or share.grantee_domain)
+                ):
                     return share.id
             raise NotFound("no share matches that key")
         raise InvalidArgument("the share reference needs an id, a key or a token")
@@ -150,7 +198,9 @@ class OcmRPCs:
 
     @rpc(inv.ListInviteTokensResponse)
     async def ListInviteTokens(self, request: Any, context: Any, user: User) -> Any:
-        return inv.ListInviteTokensResponse(invite_tokens=[self._invite_pb(i) for i in self._ocm.list_invites(user)])
+        return inv.ListInviteTokensResponse(
+            invite_tokens=[self._invite_pb(i) for i in self._ocm.list_invites(user)]
+        )
 
     @rpc(inv.ForwardInviteResponse)
     async def ForwardInvite(self, request: Any, context: Any, user: User) -> Any:
@@ -158,34 +208,52 @@ class OcmRPCs:
         if not domain:
             raise InvalidArgument("origin_system_provider.domain is required")
         contact = await self._ocm.forward_invite(user, request.invite_token.token, domain)
-        return inv.ForwardInviteResponse(user_id=federated_id(contact.user_id, contact.domain),
-                                         email=contact.email, display_name=contact.name)
+        return inv.ForwardInviteResponse(
+            user_id=federated_id(contact.user_id, contact.domain),
+            email=contact.email,
+            display_name=contact.name,
+        )
 
     @rpc(inv.AcceptInviteResponse)
     async def AcceptInvite(self, request: Any, context: Any, user: User) -> Any:
         remote = request.remote_user
         if not remote.id.opaque_id or not remote.id.idp:
-            raise InvalidArgument("remote_user.id needs opaque_id and idp (the remote provider domain)")
+            raise InvalidArgument(
+                "remote_user.id needs opaque_id and idp (the remote provider domain)"
+            )
         domain = normalize_host(remote.id.idp)
         self._ocm.check_allowed(domain)
-        inviter = await self._ocm.accept_invite(request.invite_token.token, remote.id.opaque_id, domain,
-                                                remote.mail, remote.display_name)
-        return inv.AcceptInviteResponse(user_id=convert.user_id(inviter.username, self.state.idp),
-                                        email=inviter.mail, display_name=inviter.display_name)
+        inviter = await self._ocm.accept_invite(
+            request.invite_token.token,
+            remote.id.opaque_id,
+            domain,
+            remote.mail,
+            remote.display_name,
+        )
+        return inv.AcceptInviteResponse(
+            user_id=convert.user_id(inviter.username, self.state.idp),
+            email=inviter.mail,
+            display_name=inviter.display_name,
+        )
 
     @rpc(inv.GetAcceptedUserResponse)
     async def GetAcceptedUser(self, request: Any, context: Any, user: User) -> Any:
-        contact = self._ocm.get_contact(user, request.remote_user_id.opaque_id, request.remote_user_id.idp)
+        contact = self._ocm.get_contact(
+            user, request.remote_user_id.opaque_id, request.remote_user_id.idp
+        )
         return inv.GetAcceptedUserResponse(remote_user=_contact_pb(contact))
 
     @rpc(inv.FindAcceptedUsersResponse)
     async def FindAcceptedUsers(self, request: Any, context: Any, user: User) -> Any:
         return inv.FindAcceptedUsersResponse(
-            accepted_users=[_contact_pb(c) for c in self._ocm.find_contacts(user, request.filter)])
+            accepted_users=[_contact_pb(c) for c in self._ocm.find_contacts(user, request.filter)]
+        )
 
     @rpc(inv.DeleteAcceptedUserResponse)
     async def DeleteAcceptedUser(self, request: Any, context: Any, user: User) -> Any:
-        await self._ocm.delete_contact(user, request.remote_user_id.opaque_id, request.remote_user_id.idp)
+        await self._ocm.delete_contact(
+            user, request.remote_user_id.opaque_id, request.remote_user_id.idp
+        )
         return inv.DeleteAcceptedUserResponse()
 
     # -- OcmAPI: outgoing shares -----------------------------------------------------------------
@@ -204,10 +272,12 @@ class OcmRPCs:
             elif method.HasField("webapp_options"):
                 raise Unimplemented("webapp shares are not supported; use a webdav access method")
         expiration = request.expiration.seconds if request.HasField("expiration") else 0
-        share = await self._ocm.create_share(user, rid.storage_id, rid.opaque_id, grantee.opaque_id, domain,
-                                             perms, float(expiration))
-        return ocm.CreateOCMShareResponse(share=self._share_pb(share),
-                                          recipient_display_name=share.recipient_display_name)
+        share = await self._ocm.create_share(
+            user, rid.storage_id, rid.opaque_id, grantee.opaque_id, domain, perms, float(expiration)
+        )
+        return ocm.CreateOCMShareResponse(
+            share=self._share_pb(share), recipient_display_name=share.recipient_display_name
+        )
 
     @rpc(ocm.RemoveOCMShareResponse)
     async def RemoveOCMShare(self, request: Any, context: Any, user: User) -> Any:
@@ -216,7 +286,9 @@ class OcmRPCs:
 
     @rpc(ocm.GetOCMShareResponse)
     async def GetOCMShare(self, request: Any, context: Any, user: User) -> Any:
-        return ocm.GetOCMShareResponse(share=self._share_pb(self._ocm.get_share(user, self._share_id(request.ref, user))))
+        return ocm.GetOCMShareResponse(
+            share=self._share_pb(self._ocm.get_share(user, self._share_id(request.ref, user)))
+        )
 
     @rpc(ocm.GetOCMShareByTokenResponse)
     async def GetOCMShareByToken(self, request: Any, context: Any, user: User) -> Any:
@@ -229,8 +301,12 @@ class OcmRPCs:
         shares = self._ocm.list_shares(user)
         for f in request.filters:
             if f.type == ocm.ListOCMSharesRequest.Filter.TYPE_RESOURCE_ID:
-                shares = [s for s in shares if (s.storage_id, s.opaque_id) ==
-                          (f.resource_id.storage_id, f.resource_id.opaque_id)]
+                shares = [
+                    s
+                    for s in shares
+                    if (s.storage_id, s.opaque_id)
+                    == (f.resource_id.storage_id, f.resource_id.opaque_id)
+                ]
         return ocm.ListOCMSharesResponse(shares=[self._share_pb(s) for s in shares])
 
     @rpc(ocm.UpdateOCMShareResponse)
@@ -243,23 +319,30 @@ class OcmRPCs:
                 method = field.access_methods
                 if not method.HasField("webdav_options"):
                     raise Unimplemented("only webdav access methods can be updated")
-                await self._ocm.update_share(user, share_id, permissions=_perm_names(method.webdav_options.permissions))
+                await self._ocm.update_share(
+                    user, share_id, permissions=_perm_names(method.webdav_options.permissions)
+                )
             elif field.HasField("expiration"):
-                await self._ocm.update_share(user, share_id, expiration=float(field.expiration.seconds))
+                await self._ocm.update_share(
+                    user, share_id, expiration=float(field.expiration.seconds)
+                )
         return ocm.UpdateOCMShareResponse()
 
     # -- OcmAPI: received shares -----------------------------------------------------------------
 
     @rpc(ocm.ListReceivedOCMSharesResponse)
     async def ListReceivedOCMShares(self, request: Any, context: Any, user: User) -> Any:
-        return ocm.ListReceivedOCMSharesResponse(shares=[self._received_pb(s) for s in self._ocm.list_received(user)])
+        return ocm.ListReceivedOCMSharesResponse(
+            shares=[self._received_pb(s) for s in self._ocm.list_received(user)]
+        )
 
     @rpc(ocm.GetReceivedOCMShareResponse)
     async def GetReceivedOCMShare(self, request: Any, context: Any, user: User) -> Any:
         if not request.ref.id.opaque_id:
             raise InvalidArgument("ref.id is required")
         return ocm.GetReceivedOCMShareResponse(
-            share=self._received_pb(self._ocm.get_received(user, request.ref.id.opaque_id)))
+            share=self._received_pb(self._ocm.get_received(user, request.ref.id.opaque_id))
+        )
 
     @rpc(ocm.UpdateReceivedOCMShareResponse)
     async def UpdateReceivedOCMShare(self, request: Any, context: Any, user: User) -> Any:
@@ -269,7 +352,9 @@ class OcmRPCs:
         states = {v: k for k, v in _STATES.items()}
         if request.share.state not in states:
             raise InvalidArgument("state must be PENDING, ACCEPTED or REJECTED")
-        await self._ocm.update_received(user, request.share.id.opaque_id, states[request.share.state])
+        await self._ocm.update_received(
+            user, request.share.id.opaque_id, states[request.share.state]
+        )
         return ocm.UpdateReceivedOCMShareResponse()
 
     # -- OcmIncomingAPI --------------------------------------------------------------------------
@@ -280,23 +365,51 @@ class OcmRPCs:
         site = self._ocm
         if request.share_with.opaque_id != user.username:
             raise InvalidArgument("share_with must be the calling user")
-        webdav = next((p.webdav_options for p in request.protocols if p.HasField("webdav_options")), None)
-        if webdav is None or not webdav.uri.startswith(("http://", "https://")) or not webdav.shared_secret:
-            raise InvalidArgument("a webdav protocol with an absolute uri and a shared_secret is required")
-        if not request.owner.opaque_id or not request.owner.idp or not request.resource_id or not request.name:
+        webdav = next(
+            (p.webdav_options for p in request.protocols if p.HasField("webdav_options")), None
+        )
+        if (
+            webdav is None
+            or not webdav.uri.startswith(("http://", "https://"))
+            or not webdav.shared_secret
+        ):
+            raise InvalidArgument(
+                "a webdav protocol with an absolute uri and a shared_secret is required"
+            )
+        if (
+            not request.owner.opaque_id
+            or not request.owner.idp
+            or not request.resource_id
+            or not request.name
+        ):
             raise InvalidArgument("name, resource_id and owner (opaque_id@idp) are required")
         peer = normalize_host(request.owner.idp)
         site.check_allowed(peer)
         owner = f"{request.owner.opaque_id}@{peer}"
-        sender = f"{request.sender.opaque_id}@{normalize_host(request.sender.idp)}" if request.sender.opaque_id else owner
+        sender = (
+            f"{request.sender.opaque_id}@{normalize_host(request.sender.idp)}"
+            if request.sender.opaque_id
+            else owner
+        )
         now = time.time()
         share = ReceivedShare(
-            id=str(uuid.uuid4()), remote_share_id=request.resource_id, name=request.name, share_with=user.username,
-            owner=owner, sender=sender, peer=peer,
-            resource_type="folder" if request.resource_type == spr.RESOURCE_TYPE_CONTAINER else "file",
-            share_type="user", uri=webdav.uri, secret=webdav.shared_secret,
-            permissions=_perm_names(webdav.permissions.permissions), requirements=list(webdav.requirements),
-            ctime=now, description=request.description,
+            id=str(uuid.uuid4()),
+            remote_share_id=request.resource_id,
+            name=request.name,
+            share_with=user.username,
+            owner=owner,
+            sender=sender,
+            peer=peer,
+            resource_type="folder"
+            if request.resource_type == spr.RESOURCE_TYPE_CONTAINER
+            else "file",
+            share_type="user",
+            uri=webdav.uri,
+            secret=webdav.shared_secret,
+            permissions=_perm_names(webdav.permissions.permissions),
+            requirements=list(webdav.requirements),
+            ctime=now,
+            description=request.description,
             expiration=float(request.expiration.seconds) if request.HasField("expiration") else 0.0,
         )
         await site.receive_share(share)
@@ -309,7 +422,9 @@ class OcmRPCs:
             share.expiration = float(request.expiration.seconds)
         if request.description:
             share.description = request.description
-        webdav = next((p.webdav_options for p in request.protocols if p.HasField("webdav_options")), None)
+        webdav = next(
+            (p.webdav_options for p in request.protocols if p.HasField("webdav_options")), None
+        )
         if webdav is not None:
             share.permissions = _perm_names(webdav.permissions.permissions)
         await self._ocm.store.save()

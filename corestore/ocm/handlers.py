@@ -44,7 +44,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class OcmHttpError(Exception):
-    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, errors: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.errors = status, message, errors or []
 
@@ -72,15 +74,22 @@ def api(handler: Handler) -> Handler:
         except OcmHttpError as exc:
             return exc.response()
         except CorestoreError as exc:
-            status = {InvalidArgument: 400, NotFound: 400, Unauthenticated: 401, PermissionDenied: 403,
-                      AlreadyExists: 409, Unimplemented: 501}
+            status = {
+                InvalidArgument: 400,
+                NotFound: 400,
+                Unauthenticated: 401,
+                PermissionDenied: 403,
+                AlreadyExists: 409,
+                Unimplemented: 501,
+            }
             code = next((s for cls, s in status.items() if isinstance(exc, cls)), exc.http_status)
             if type(exc) is CorestoreError or code >= 500 and code not in (501, 503):
                 log.error("OCM %s failed", request.path, exc_info=exc)
                 return web.json_response({"message": "internal error"}, status=500)
             log.info("OCM %s: %s (%s)", request.path, exc.message, code)
-            return OcmHttpError(code, exc.message,
-                                [{"name": "request", "message": exc.message}]).response()
+            return OcmHttpError(
+                code, exc.message, [{"name": "request", "message": exc.message}]
+            ).response()
 
     return wrapped
 
@@ -104,7 +113,9 @@ def _json(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _strings(data: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict[str, str]]:
+def _strings(
+    data: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
     errors = []
     for name in required:
         if name not in data or data[name] in (None, ""):
@@ -132,8 +143,10 @@ async def accept_dialog(request: web.Request) -> web.Response:
     """A plain page telling the invite receiver how to accept (no web UI ships with corestore)."""
     token = request.query.get("token", "")
     provider = request.query.get("providerDomain", "")
-    text = ("To accept this invite on your corestore site, run:\n\n"
-            f"    corestore ocm accept {token}@{provider}\n")
+    text = (
+        "To accept this invite on your corestore site, run:\n\n"
+        f"    corestore ocm accept {token}@{provider}\n"
+    )
     return web.Response(text=text)
 
 
@@ -156,25 +169,41 @@ def _protocol(data: dict[str, Any], errors: list[dict[str, str]]) -> dict[str, A
         webdav.setdefault("legacy", True)
     if webdav is None:
         known = [k for k in protocol if k not in ("name", "options")]
-        raise OcmHttpError(501, f"unsupported protocol {name!r}{' with ' + ', '.join(known) if known else ''}: "
-                                "this provider receives webdav shares only")
+        raise OcmHttpError(
+            501,
+            f"unsupported protocol {name!r}{' with ' + ', '.join(known) if known else ''}: "
+            "this provider receives webdav shares only",
+        )
     if not isinstance(webdav, dict):
         errors.append({"name": "protocol.webdav", "message": "must be an object"})
         return {}
     if "uri" not in webdav and isinstance(webdav.get("url"), str):
         webdav["uri"] = webdav["url"]  # oCIS/OpenCloud wrote url
-    errors += [{"name": f"protocol.webdav.{e['name']}", "message": e["message"]}
-               for e in _strings(webdav, ("sharedSecret",), ("uri",))]
+    errors += [
+        {"name": f"protocol.webdav.{e['name']}", "message": e["message"]}
+        for e in _strings(webdav, ("sharedSecret",), ("uri",))
+    ]
     perms = webdav.get("permissions", ["read"])
     if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
-        errors.append({"name": "protocol.webdav.permissions", "message": "must be an array of strings"})
+        errors.append(
+            {"name": "protocol.webdav.permissions", "message": "must be an array of strings"}
+        )
     elif any(p not in PERMISSIONS for p in perms):
-        errors.append({"name": "protocol.webdav.permissions", "message": f"values must be among {PERMISSIONS}"})
+        errors.append(
+            {
+                "name": "protocol.webdav.permissions",
+                "message": f"values must be among {PERMISSIONS}",
+            }
+        )
     requirements = webdav.get("requirements", [])
     if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
-        errors.append({"name": "protocol.webdav.requirements", "message": "must be an array of strings"})
+        errors.append(
+            {"name": "protocol.webdav.requirements", "message": "must be an array of strings"}
+        )
     elif unknown := [r for r in requirements if r not in KNOWN_REQUIREMENTS]:
-        errors.append({"name": "protocol.webdav.requirements", "message": f"not understood: {unknown}"})
+        errors.append(
+            {"name": "protocol.webdav.requirements", "message": f"not understood: {unknown}"}
+        )
     return webdav
 
 
@@ -186,12 +215,22 @@ async def create_share(request: web.Request) -> web.Response:
     if "sender" not in data and "sharedBy" in data:  # older Nextcloud
         data["sender"] = data["sharedBy"]
         data.setdefault("senderDisplayName", data.get("sharedByDisplayName"))
-    errors = _strings(data, ("shareWith", "name", "providerId", "owner", "sender", "shareType", "resourceType"),
-                      ("description", "ownerDisplayName", "senderDisplayName"))
+    errors = _strings(
+        data,
+        ("shareWith", "name", "providerId", "owner", "sender", "shareType", "resourceType"),
+        ("description", "ownerDisplayName", "senderDisplayName"),
+    )
     webdav = _protocol(data, errors)
     expiration = data.get("expiration")
-    if expiration is not None and (isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0):
-        errors.append({"name": "expiration", "message": "must be a non-negative integer (seconds since the epoch)"})
+    if expiration is not None and (
+        isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0
+    ):
+        errors.append(
+            {
+                "name": "expiration",
+                "message": "must be a non-negative integer (seconds since the epoch)",
+            }
+        )
     addresses = {}
     for name in ("shareWith", "owner", "sender"):
         if isinstance(data.get(name), str) and data[name]:
@@ -213,32 +252,56 @@ async def create_share(request: web.Request) -> web.Response:
         recipient = site.local_user(addresses["shareWith"])
     except NotFound as exc:
         raise _invalid([{"name": "shareWith", "message": exc.message}]) from None
-    if site.options.must_invite and site.store.contact(recipient.username, addresses["sender"].identifier, peer) \
-            is None and site.store.contact(recipient.username, addresses["owner"].identifier, peer) is None:
-        raise OcmHttpError(403, f"{addresses['sender']} is not a contact of the recipient (invite first)")
+    if (
+        site.options.must_invite
+        and site.store.contact(recipient.username, addresses["sender"].identifier, peer) is None
+        and site.store.contact(recipient.username, addresses["owner"].identifier, peer) is None
+    ):
+        raise OcmHttpError(
+            403, f"{addresses['sender']} is not a contact of the recipient (invite first)"
+        )
     uri = webdav.get("uri") or ""
     if not uri.startswith(("https://", "http://")):
         # relative: a key joined to the sender's advertised webdav prefix (or the legacy path)
         peer_info = await site.client.discover(peer)
         prefix = _webdav_prefix(peer_info.discovery, data["resourceType"])
-        uri = urljoin(peer_info.base + "/", prefix.lstrip("/").rstrip("/") + "/" + quote(uri or data["providerId"]))
+        uri = urljoin(
+            peer_info.base + "/",
+            prefix.lstrip("/").rstrip("/") + "/" + quote(uri or data["providerId"]),
+        )
     if site.peer_of_uri(uri) != peer and normalize_host(uri) != peer:
-        raise _invalid([{"name": "protocol.webdav.uri", "message": "must point to the sending provider"}])
+        raise _invalid(
+            [{"name": "protocol.webdav.uri", "message": "must point to the sending provider"}]
+        )
     now = time.time()
     share = ReceivedShare(
-        id=str(uuid.uuid4()), remote_share_id=data["providerId"], name=data["name"].strip("/") or "share",
-        share_with=recipient.username, owner=str(addresses["owner"]), sender=str(addresses["sender"]),
-        peer=peer, resource_type=data["resourceType"], share_type=data["shareType"], uri=uri,
-        secret=webdav["sharedSecret"], permissions=list(webdav.get("permissions", ["read"])),
-        requirements=list(webdav.get("requirements", [])), ctime=now,
-        description=str(data.get("description") or ""), expiration=float(expiration or 0),
+        id=str(uuid.uuid4()),
+        remote_share_id=data["providerId"],
+        name=data["name"].strip("/") or "share",
+        share_with=recipient.username,
+        owner=str(addresses["owner"]),
+        sender=str(addresses["sender"]),
+        peer=peer,
+        resource_type=data["resourceType"],
+        share_type=data["shareType"],
+        uri=uri,
+        secret=webdav["sharedSecret"],
+        permissions=list(webdav.get("permissions", ["read"])),
+        requirements=list(webdav.get("requirements", [])),
+        ctime=now,
+        description=str(data.get("description") or ""),
+        expiration=float(expiration or 0),
         owner_display_name=str(data.get("ownerDisplayName") or ""),
     )
     try:
         await site.receive_share(share)
     except AlreadyExists:
-        raise _invalid([{"name": "providerId", "message": "this share was already received"}]) from None
-    return web.json_response({"recipientDisplayName": recipient.display_name or recipient.username}, status=201)
+        raise _invalid(
+            [{"name": "providerId", "message": "this share was already received"}]
+        ) from None
+    return web.json_response(
+        {"recipientDisplayName": recipient.display_name or recipient.username}, status=201
+    )
 
 
 def _webdav_prefix(discovery: dict[str, Any], resource_type: str) -> str:
@@ -281,7 +344,12 @@ async def notifications(request: web.Request) -> web.Response:
         if contact is None:
             raise _invalid([{"name": "providerId", "message": "unknown user"}])
         peer = contact.domain
-    elif kind in ("SHARE_UNSHARED", "SHARE_ACCEPTED", "SHARE_DECLINED", "RESHARE_CHANGE_PERMISSION"):
+    elif kind in (
+        "SHARE_UNSHARED",
+        "SHARE_ACCEPTED",
+        "SHARE_DECLINED",
+        "RESHARE_CHANGE_PERMISSION",
+    ):
         raise _invalid([{"name": "providerId", "message": "no such share"}])
     else:
         raise OcmHttpError(501, f"notification type {kind!r} is not supported")
@@ -316,8 +384,13 @@ async def invite_accepted(request: web.Request) -> web.Response:
         except InvalidArgument:
             pass
     inviter = await site.accept_invite(data["token"], user_id, domain, data["email"], data["name"])
-    return web.json_response({"userID": inviter.username, "email": inviter.mail or "",
-                              "name": inviter.display_name or inviter.username})
+    return web.json_response(
+        {
+            "userID": inviter.username,
+            "email": inviter.mail or "",
+            "name": inviter.display_name or inviter.username,
+        }
+    )
 
 
 # -- token endpoint (code flow) ------------------------------------------------------------------
@@ -346,7 +419,9 @@ async def token(request: web.Request) -> web.Response:
         client = normalize_host(form["client_id"])
         await site.authenticate_peer(client, request.method, request.path_qs, request.headers, body)
     except (Unauthenticated, PermissionDenied, InvalidArgument) as exc:
-        return _token_error("invalid_client", exc.message, 401 if isinstance(exc, Unauthenticated) else 400)
+        return _token_error(
+            "invalid_client", exc.message, 401 if isinstance(exc, Unauthenticated) else 400
+        )
     try:
         share = site.share_by_token(form["code"])
         if share.grantee_domain != client:
@@ -354,8 +429,10 @@ async def token(request: web.Request) -> web.Response:
         access, ttl = site.exchange_token(form["code"])
     except (NotFound, Unauthenticated):
         return _token_error("invalid_grant", "unknown, revoked or expired code")
-    return web.json_response({"access_token": access, "token_type": "Bearer", "expires_in": ttl},
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"access_token": access, "token_type": "Bearer", "expires_in": ttl},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def routes() -> list[web.AbstractRouteDef]:

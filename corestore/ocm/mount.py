@@ -17,9 +17,10 @@ import hashlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
-
 from corestore.driver import StorageDriver
 from corestore.errors import ConfigError, NotFound, PermissionDenied, Unauthenticated, Unimplemented
+from corestore.ocm.site import OcmSite
+from corestore.ocm.store import ReceivedShare
 from corestore.paths import join_path, split_path
 from corestore.resources import (
     EDITOR_PERMISSIONS,
@@ -32,14 +33,14 @@ from corestore.resources import (
     ResourceType,
     WriteOptions,
 )
-from corestore.ocm.site import OcmSite
-from corestore.ocm.store import ReceivedShare
 
 __all__ = ["ReceivedSharesDriver"]
 
 log = logging.getLogger("corestore.ocm.mount")
 
-_LOOK = frozenset({Permission.STAT, Permission.LIST_CONTAINER, Permission.GET_PATH, Permission.GET_QUOTA})
+_LOOK = frozenset(
+    {Permission.STAT, Permission.LIST_CONTAINER, Permission.GET_PATH, Permission.GET_QUOTA}
+)
 
 
 def _etag(*parts: str) -> str:
@@ -102,11 +103,24 @@ class ReceivedSharesDriver(StorageDriver):
     def _virtual(self, path: str, id_: str) -> ResourceInfo:
         segments = split_path(path)
         shares = self._names(segments[0]) if segments else {}
-        etag = _etag(path, *sorted(s.id for s in shares.values())) if segments else _etag(path, *self._users())
-        return ResourceInfo(id=id_, path=path, type=ResourceType.CONTAINER, size=0, mtime=0.0, etag=etag,
-                            permissions=None)
+        etag = (
+            _etag(path, *sorted(s.id for s in shares.values()))
+            if segments
+            else _etag(path, *self._users())
+        )
+        return ResourceInfo(
+            id=id_,
+            path=path,
+            type=ResourceType.CONTAINER,
+            size=0,
+            mtime=0.0,
+            etag=etag,
+            permissions=None,
+        )
 
-    async def _locate(self, ref: Reference) -> tuple[tuple[str, ...], ReceivedShare | None, Reference | None]:
+    async def _locate(
+        self, ref: Reference
+    ) -> tuple[tuple[str, ...], ReceivedShare | None, Reference | None]:
         """``(segments, share, inner ref)``: the share and a reference inside it, if below one."""
         if ref.resource_id is not None:
             rid = ref.resource_id
@@ -115,9 +129,15 @@ class ReceivedSharesDriver(StorageDriver):
                 share = self.site.store.received.get(share_id)
                 if share is None or share.state != "accepted":
                     raise NotFound("the share is gone")
-                name = next((n for n, s in self._names(share.share_with).items() if s.id == share_id), share.name)
-                inner_ref = Reference.by_id(inner, ref.path) if inner else Reference.of(
-                    join_path(split_path(ref.path)))
+                name = next(
+                    (n for n, s in self._names(share.share_with).items() if s.id == share_id),
+                    share.name,
+                )
+                inner_ref = (
+                    Reference.by_id(inner, ref.path)
+                    if inner
+                    else Reference.of(join_path(split_path(ref.path)))
+                )
                 return (share.share_with, name), share, inner_ref
             if rid == "root":
                 base: tuple[str, ...] = ()
@@ -145,26 +165,43 @@ class ReceivedSharesDriver(StorageDriver):
             driver = self._drivers.get(share.id)
             if driver is None:
                 if share.resource_type != "folder":
-                    raise Unimplemented("received single-file shares are listed but not yet accessible")
+                    raise Unimplemented(
+                        "received single-file shares are listed but not yet accessible"
+                    )
                 from corestore_webdav.driver import WebdavDriver
                 from corestore_webdav.options import WebdavOptions
 
-                driver = WebdavDriver(WebdavOptions(
-                    url=share.uri.rstrip("/") + "/", bearer_token=share.secret, id_scheme="path",
-                    timeout=self.site.options.timeout, verify_tls=True,
-                ))
+                driver = WebdavDriver(
+                    WebdavOptions(
+                        url=share.uri.rstrip("/") + "/",
+                        bearer_token=share.secret,
+                        id_scheme="path",
+                        timeout=self.site.options.timeout,
+                        verify_tls=True,
+                    )
+                )
                 try:
                     await driver.open()
                 except (ConfigError, Unauthenticated, PermissionDenied, NotFound) as exc:
-                    raise PermissionDenied(f"the sharer refused access to {share.name}: {exc}") from None
+                    raise PermissionDenied(
+                        f"the sharer refused access to {share.name}: {exc}"
+                    ) from None
                 self._drivers[share.id] = driver
         return driver
 
-    def _outer(self, share: ReceivedShare, prefix: tuple[str, ...], info: ResourceInfo) -> ResourceInfo:
+    def _outer(
+        self, share: ReceivedShare, prefix: tuple[str, ...], info: ResourceInfo
+    ) -> ResourceInfo:
         path = join_path(prefix + split_path(info.path))
         parent = f"s:{share.id}:{info.parent_id}" if info.parent_id else None
-        return dataclasses.replace(info, id=f"s:{share.id}:{info.id}", path=path, parent_id=parent,
-                                   owner=None, permissions=None)
+        return dataclasses.replace(
+            info,
+            id=f"s:{share.id}:{info.id}",
+            path=path,
+            parent_id=parent,
+            owner=None,
+            permissions=None,
+        )
 
     # -- the driver contract ---------------------------------------------------------------------
 
@@ -173,9 +210,13 @@ class ReceivedSharesDriver(StorageDriver):
         if share is None:
             return self._virtual(join_path(segments), f"u:{segments[0]}" if segments else "root")
         driver = await self._driver(share)
-        return self._outer(share, segments[:2], await driver.stat(inner, metadata_keys=metadata_keys))
+        return self._outer(
+            share, segments[:2], await driver.stat(inner, metadata_keys=metadata_keys)
+        )
 
-    async def list_container(self, ref: Reference, *, metadata_keys: Sequence[str] = ()) -> AsyncIterator[ResourceInfo]:
+    async def list_container(
+        self, ref: Reference, *, metadata_keys: Sequence[str] = ()
+    ) -> AsyncIterator[ResourceInfo]:
         segments, share, inner = await self._locate(ref)
         if share is None:
             if not segments:
@@ -185,16 +226,26 @@ class ReceivedSharesDriver(StorageDriver):
             for name, received in self._names(segments[0]).items():
                 path = join_path((segments[0], name))
                 if received.resource_type == "folder":
-                    yield dataclasses.replace(self._virtual(path, f"s:{received.id}:"), etag=_etag(received.id))
+                    yield dataclasses.replace(
+                        self._virtual(path, f"s:{received.id}:"), etag=_etag(received.id)
+                    )
                 else:
-                    yield ResourceInfo(id=f"s:{received.id}:", path=path, type=ResourceType.FILE, size=0,
-                                       mtime=received.ctime, etag=_etag(received.id))
+                    yield ResourceInfo(
+                        id=f"s:{received.id}:",
+                        path=path,
+                        type=ResourceType.FILE,
+                        size=0,
+                        mtime=received.ctime,
+                        etag=_etag(received.id),
+                    )
             return
         driver = await self._driver(share)
         async for info in driver.list_container(inner, metadata_keys=metadata_keys):
             yield self._outer(share, segments[:2], info)
 
-    async def _inner(self, ref: Reference) -> tuple[ReceivedShare, tuple[str, ...], StorageDriver, Reference]:
+    async def _inner(
+        self, ref: Reference
+    ) -> tuple[ReceivedShare, tuple[str, ...], StorageDriver, Reference]:
         segments, share, inner = await self._locate(ref)
         if share is None or inner is None:
             raise PermissionDenied("the folders above received shares are read-only")
@@ -211,23 +262,33 @@ class ReceivedSharesDriver(StorageDriver):
     async def delete(self, ref: Reference, *, lock_id: str | None = None) -> None:
         share, segments, driver, inner = await self._inner(ref)
         if inner.resource_id is None and not split_path(inner.path):
-            raise PermissionDenied("a received share is removed by declining it, not by deleting it")
+            raise PermissionDenied(
+                "a received share is removed by declining it, not by deleting it"
+            )
         await driver.delete(inner, lock_id=lock_id)
 
-    async def move(self, source: Reference, destination: Reference, *, lock_id: str | None = None) -> ResourceInfo:
+    async def move(
+        self, source: Reference, destination: Reference, *, lock_id: str | None = None
+    ) -> ResourceInfo:
         share, segments, driver, inner = await self._inner(source)
         dshare, _, _, dinner = await self._inner(destination)
         if dshare.id != share.id:
             raise Unimplemented("moving between received shares is not supported")
         return self._outer(share, segments[:2], await driver.move(inner, dinner, lock_id=lock_id))
 
-    async def open_read(self, ref: Reference, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+    async def open_read(
+        self, ref: Reference, byte_range: ByteRange | None = None
+    ) -> AsyncIterator[bytes]:
         share, segments, driver, inner = await self._inner(ref)
         async for chunk in driver.open_read(inner, byte_range):
             yield chunk
 
-    async def write(self, ref: Reference, chunks: AsyncIterable[bytes],
-                    options: WriteOptions = WriteOptions()) -> ResourceInfo:  # noqa: B008
+    async def write(
+        self,
+        ref: Reference,
+        chunks: AsyncIterable[bytes],
+        options: WriteOptions = WriteOptions(),  # noqa: B008 - frozen, shared safely
+    ) -> ResourceInfo:
         share, segments, driver, inner = await self._inner(ref)
         return self._outer(share, segments[:2], await driver.write(inner, chunks, options))
 
@@ -239,5 +300,3 @@ class ReceivedSharesDriver(StorageDriver):
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<ReceivedSharesDriver {len(self._drivers)} open>"
-
-

@@ -1,4 +1,4 @@
-"""HTTP Message Signatures for OCM: RFC 9421 (``tag="ocm"``, ed25519) and draft-cavage (verify only).
+"""HTTP Message Signatures for OCM: RFC 9421 (``tag="ocm"``, ed25519), draft-cavage (verify only).
 
 What is signed (the OCM profile of RFC 9421): ``"@method" "@target-uri" "content-digest"
 "content-length"`` with ``created``, ``keyid`` (the JWK ``kid``), ``alg="ed25519"`` and
@@ -62,7 +62,9 @@ class SigningKey:
 
     def __init__(self, private: ed25519.Ed25519PrivateKey) -> None:
         self.private = private
-        raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raw = private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
         self.public_raw = raw
         # RFC 7638 thumbprint: stable across restarts, so peers' caches stay valid.
         thumb = f'{{"crv":"Ed25519","kty":"OKP","x":"{_b64url(raw)}"}}'.encode()
@@ -80,8 +82,11 @@ class SigningKey:
             return cls(key)
         key = ed25519.Ed25519PrivateKey.generate()
         path.parent.mkdir(parents=True, exist_ok=True)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         tmp = path.with_suffix(".tmp")
         tmp.touch(mode=0o600)
         tmp.write_bytes(pem)
@@ -89,10 +94,18 @@ class SigningKey:
         return cls(key)
 
     def jwk(self) -> dict[str, str]:
-        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(self.public_raw), "kid": self.kid,
-                "alg": "EdDSA", "use": "sig"}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": _b64url(self.public_raw),
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        }
 
-    def sign(self, method: str, url: str, body: bytes | None, *, created: int | None = None) -> dict[str, str]:
+    def sign(
+        self, method: str, url: str, body: bytes | None, *, created: int | None = None
+    ) -> dict[str, str]:
         """The headers that sign a request: Content-Digest, Signature-Input, Signature."""
         created = int(time.time()) if created is None else created
         headers: dict[str, str] = {}
@@ -101,10 +114,14 @@ class SigningKey:
             headers["Content-Digest"] = content_digest(body)
             headers["Content-Length"] = str(len(body))
             covered += ["content-digest", "content-length"]
-        params = (f'({" ".join(chr(34) + c + chr(34) for c in covered)})'
-                  f';created={created};nonce="{secrets.token_urlsafe(16)}";keyid="{self.kid}"'
-                  ';alg="ed25519";tag="ocm"')
-        base = _signature_base(covered, params, method, url, {k.lower(): v for k, v in headers.items()})
+        params = (
+            f"({' '.join(chr(34) + c + chr(34) for c in covered)})"
+            f';created={created};nonce="{secrets.token_urlsafe(16)}";keyid="{self.kid}"'
+            ';alg="ed25519";tag="ocm"'
+        )
+        base = _signature_base(
+            covered, params, method, url, {k.lower(): v for k, v in headers.items()}
+        )
         signature = base64.b64encode(self.private.sign(base.encode())).decode()
         headers["Signature-Input"] = f"ocm={params}"
         headers["Signature"] = f"ocm=:{signature}:"
@@ -112,7 +129,9 @@ class SigningKey:
         return headers
 
 
-def _signature_base(covered: list[str], params: str, method: str, url: str, headers: Mapping[str, str]) -> str:
+def _signature_base(
+    covered: list[str], params: str, method: str, url: str, headers: Mapping[str, str]
+) -> str:
     lines = []
     for name in covered:
         if name == "@method":
@@ -123,7 +142,9 @@ def _signature_base(covered: list[str], params: str, method: str, url: str, head
             raise Unauthenticated(f"unsupported derived component {name} in the signature")
         else:
             if name not in headers:
-                raise Unauthenticated(f"the signature covers {name}, which the request does not carry")
+                raise Unauthenticated(
+                    f"the signature covers {name}, which the request does not carry"
+                )
             value = headers[name].strip()
         lines.append(f'"{name}": {value}')
     lines.append(f'"@signature-params": {params}')
@@ -185,7 +206,11 @@ def _parse_byte_dict(header: str) -> dict[str, bytes]:
     for member in _split_members(header):
         label, sep, value = member.partition("=")
         value = value.strip().split(";")[0]
-        if not sep or not (value.startswith(":") and value.endswith(":")) or not _B64.match(value[1:-1]):
+        if (
+            not sep
+            or not (value.startswith(":") and value.endswith(":"))
+            or not _B64.match(value[1:-1])
+        ):
             raise Unauthenticated("malformed Signature or Content-Digest header")
         try:
             result[label.strip().lower()] = base64.b64decode(value[1:-1], validate=True)
@@ -205,7 +230,9 @@ class PeerKeys:
     legacy: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_documents(cls, jwks: Mapping[str, Any] | None, discovery: Mapping[str, Any] | None) -> PeerKeys:
+    def from_documents(
+        cls, jwks: Mapping[str, Any] | None, discovery: Mapping[str, Any] | None
+    ) -> PeerKeys:
         keys = cls()
         for jwk in (jwks or {}).get("keys", []) or []:
             if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
@@ -252,7 +279,9 @@ class ReplayCache:
 
     def check_and_add(self, signature: bytes) -> None:
         now = time.time()
-        while self._seen and (next(iter(self._seen.values())) < now - 2 * self.window or len(self._seen) > self.limit):
+        while self._seen and (
+            next(iter(self._seen.values())) < now - 2 * self.window or len(self._seen) > self.limit
+        ):
             self._seen.popitem(last=False)
         digest = hashlib.sha256(signature).digest()
         if digest in self._seen:
@@ -290,7 +319,9 @@ def _verify(public: Any, signature: bytes, data: bytes, alg: str | None) -> None
             public.verify(signature, data)
         elif isinstance(public, rsa.RSAPublicKey):
             if alg == "rsa-pss-sha512":
-                public.verify(signature, data, padding.PSS(padding.MGF1(hashes.SHA512()), 64), hashes.SHA512())
+                public.verify(
+                    signature, data, padding.PSS(padding.MGF1(hashes.SHA512()), 64), hashes.SHA512()
+                )
             else:
                 public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         elif isinstance(public, ec.EllipticCurvePublicKey):
@@ -301,8 +332,17 @@ def _verify(public: Any, signature: bytes, data: bytes, alg: str | None) -> None
         raise Unauthenticated("the request signature does not verify") from None
 
 
-def verify_request(method: str, url: str, headers: Mapping[str, str], body: bytes, keys: PeerKeys,
-                   *, window: int, replay: ReplayCache, path_qs: str = "") -> str:
+def verify_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: PeerKeys,
+    *,
+    window: int,
+    replay: ReplayCache,
+    path_qs: str = "",
+) -> str:
     """Verify an RFC 9421 (or draft-cavage) signature; return the key id that signed.
 
     :raises Unauthenticated: missing, malformed, stale, replayed, forged, or a digest mismatch.
@@ -341,20 +381,34 @@ def verify_request(method: str, url: str, headers: Mapping[str, str], body: byte
     return _verify_cavage(method, path_qs, headers, body, keys, window=window, replay=replay)
 
 
-def _verify_cavage(method: str, path_qs: str, headers: Mapping[str, str], body: bytes, keys: PeerKeys,
-                   *, window: int, replay: ReplayCache) -> str:
+def _verify_cavage(
+    method: str,
+    path_qs: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: PeerKeys,
+    *,
+    window: int,
+    replay: ReplayCache,
+) -> str:
     raw = headers.get("Signature")
     if not raw:
         raise Unauthenticated("the request is not signed")
     fields = dict(re.findall(r'(\w+)="([^"]*)"', raw))
-    key_id, signed_headers, signature = fields.get("keyId"), fields.get("headers", "date"), fields.get("signature")
+    key_id, signed_headers, signature = (
+        fields.get("keyId"),
+        fields.get("headers", "date"),
+        fields.get("signature"),
+    )
     if not key_id or not signature:
         raise Unauthenticated("malformed draft-cavage Signature header")
     if key_id not in keys.legacy:
         raise Unauthenticated("the signature's keyId is not the peer's published key")
     names = signed_headers.lower().split()
     if "(request-target)" not in names or "date" not in names or (body and "digest" not in names):
-        raise Unauthenticated("a draft-cavage signature must cover (request-target), date and digest")
+        raise Unauthenticated(
+            "a draft-cavage signature must cover (request-target), date and digest"
+        )
     try:
         date = parsedate_to_datetime(headers.get("Date", "")).timestamp()
     except (TypeError, ValueError):

@@ -58,7 +58,11 @@ class OcmSite:
     def __init__(self, options: OcmOptions, state: ServerState, root: Path) -> None:
         self.options = options
         self.state = state
-        key_file = Path(options.key_file).expanduser() if options.key_file else root / "ocm" / "signing-key.pem"
+        key_file = (
+            Path(options.key_file).expanduser()
+            if options.key_file
+            else root / "ocm" / "signing-key.pem"
+        )
         self.key = SigningKey.load_or_create(key_file)
         self.store = OcmStore.open(root / "ocm" / "state.json")
         self.client = PeerClient(options, self.key)
@@ -99,12 +103,15 @@ class OcmSite:
         if allow and normalize_host(domain) not in allow:
             raise PermissionDenied(f"provider {domain} is not on this site's allowlist")
 
-    async def authenticate_peer(self, domain: str, method: str, path_qs: str, headers: Any, body: bytes) -> bool:
+    async def authenticate_peer(
+        self, domain: str, method: str, path_qs: str, headers: Any, body: bytes
+    ) -> bool:
         """Check a request claims to come from ``domain``: allowlist, then its signature.
 
         A signed request is always verified (a bad signature is never ignored); an unsigned one
         passes only when signatures are not required. Returns whether it was signed.
-        :raises PermissionDenied: not allowlisted. :raises Unauthenticated: bad or missing signature.
+        :raises PermissionDenied: not allowlisted.
+        :raises Unauthenticated: a bad signature, or a missing one when required.
         """
         self.check_allowed(domain)
         if not has_signature(headers):
@@ -114,9 +121,19 @@ class OcmSite:
         try:
             keys = await self.client.keys(domain)
         except Unavailable as exc:
-            raise Unauthenticated(f"cannot fetch the signing keys of {domain}: {exc.message}") from None
-        verify_request(method, f"{self.base_url}{path_qs}", headers, body, keys,
-                       window=self.options.signature_window, replay=self.replay, path_qs=path_qs)
+            raise Unauthenticated(
+                f"cannot fetch the signing keys of {domain}: {exc.message}"
+            ) from None
+        verify_request(
+            method,
+            f"{self.base_url}{path_qs}",
+            headers,
+            body,
+            keys,
+            window=self.options.signature_window,
+            replay=self.replay,
+            path_qs=path_qs,
+        )
         return True
 
     # -- discovery ------------------------------------------------------------------------------
@@ -134,9 +151,16 @@ class OcmSite:
             "endPoint": f"{self.base_url}/ocm",
             "provider": self.options.provider,
             "resourceTypes": [
-                {"name": name, "shareTypes": ["user"], "protocols": dict(protocols)} for name in ("file", "folder")
+                {"name": name, "shareTypes": ["user"], "protocols": dict(protocols)}
+                for name in ("file", "folder")
             ],
-            "capabilities": ["exchange-token", "http-sig", "invites", "notifications", "protocol-object"],
+            "capabilities": [
+                "exchange-token",
+                "http-sig",
+                "invites",
+                "notifications",
+                "protocol-object",
+            ],
             "criteria": criteria,
             "tokenEndPoint": f"{self.base_url}/ocm/token",
             "inviteAcceptDialog": f"{self.base_url}{INVITE_ACCEPT_DIALOG}",
@@ -150,17 +174,29 @@ class OcmSite:
 
     async def generate_invite(self, user: User, description: str = "") -> Invite:
         now = time.time()
-        invite = Invite(token=secrets.token_urlsafe(24), owner=user.username, description=description,
-                        expiration=now + self.options.invite_ttl, created=now)
+        # hex (128 bits): safe in argv, URLs and invite strings (never starts with '-')
+        invite = Invite(
+            token=secrets.token_hex(16),
+            owner=user.username,
+            description=description,
+            expiration=now + self.options.invite_ttl,
+            created=now,
+        )
         self.store.invites[invite.token] = invite
         await self.store.save()
         return invite
 
     def list_invites(self, user: User) -> list[Invite]:
         now = time.time()
-        return [i for i in self.store.invites.values() if i.owner == user.username and i.expiration > now]
+        return [
+            i
+            for i in self.store.invites.values()
+            if i.owner == user.username and i.expiration > now
+        ]
 
-    async def accept_invite(self, token: str, user_id: str, domain: str, email: str, name: str) -> User:
+    async def accept_invite(
+        self, token: str, user_id: str, domain: str, email: str, name: str
+    ) -> User:
         """The invite receiver accepted ``token``: remember them as a contact of the inviter.
 
         :raises InvalidArgument: unknown, expired or already used token.
@@ -193,17 +229,25 @@ class OcmSite:
         domain = normalize_host(domain)
         self.check_allowed(domain)
         peer = await self.client.discover(domain)
-        payload = {"recipientProvider": self.domain, "token": token, "userID": user.username,
-                   "email": user.mail or f"{user.username}@{self.domain.split(':')[0]}",
-                   "name": user.display_name or user.username}
+        payload = {
+            "recipientProvider": self.domain,
+            "token": token,
+            "userID": user.username,
+            "email": user.mail or f"{user.username}@{self.domain.split(':')[0]}",
+            "name": user.display_name or user.username,
+        }
         answer = await self.client.post(self.client.endpoint_url(peer, "invite-accepted"), payload)
         body = answer.body if isinstance(answer.body, dict) else {}
         if answer.status == 409:
             raise AlreadyExists(f"the invite was already accepted at {domain}")
         if answer.status in (400, 404):
-            raise InvalidArgument(f"{domain} refused the invite: {body.get('message', 'invalid token')}")
+            raise InvalidArgument(
+                f"{domain} refused the invite: {body.get('message', 'invalid token')}"
+            )
         if answer.status in (401, 403):
-            raise PermissionDenied(f"{domain} does not trust this provider: {body.get('message', '')}")
+            raise PermissionDenied(
+                f"{domain} does not trust this provider: {body.get('message', '')}"
+            )
         if answer.status != 200 or not isinstance(body.get("userID"), str):
             raise Unavailable(f"{domain} answered /invite-accepted with {answer.status}")
         user_id = body["userID"]
@@ -212,19 +256,36 @@ class OcmSite:
         existing = self.store.contact(user.username, user_id, domain)
         if existing is not None:
             raise AlreadyExists(f"{user_id}@{domain} is already a contact")
-        contact = Contact(user.username, user_id, domain, str(body.get("email", "")), str(body.get("name", "")),
-                          time.time())
+        contact = Contact(
+            user.username,
+            user_id,
+            domain,
+            str(body.get("email", "")),
+            str(body.get("name", "")),
+            time.time(),
+        )
         self.store.contacts.append(contact)
         await self.store.save()
         return contact
 
     def find_contacts(self, user: User, text: str = "") -> list[Contact]:
         text = text.lower()
-        return [c for c in self.store.contacts if c.local_user == user.username
-                and (not text or text in c.address.lower() or text in c.name.lower() or text in c.email.lower())]
+        return [
+            c
+            for c in self.store.contacts
+            if c.local_user == user.username
+            and (
+                not text
+                or text in c.address.lower()
+                or text in c.name.lower()
+                or text in c.email.lower()
+            )
+        ]
 
     def get_contact(self, user: User, user_id: str, domain: str) -> Contact:
-        contact = self.store.contact(user.username, user_id, normalize_host(domain) if domain else domain)
+        contact = self.store.contact(
+            user.username, user_id, normalize_host(domain) if domain else domain
+        )
         if contact is None and not domain:
             contact = next((c for c in self.find_contacts(user) if c.user_id == user_id), None)
         if contact is None:
@@ -241,44 +302,82 @@ class OcmSite:
     def dav_url(self, share: OutgoingShare) -> str:
         return f"{self.base_url}{DAV_PREFIX}{quote(share.id)}"
 
-    async def create_share(self, user: User, storage_id: str, opaque_id: str, grantee: str, domain: str,
-                           permissions: list[str], expiration: float = 0.0) -> OutgoingShare:
-        """Share a resource of ``user`` with ``grantee@domain``; the share exists once the peer took it."""
+    async def create_share(
+        self,
+        user: User,
+        storage_id: str,
+        opaque_id: str,
+        grantee: str,
+        domain: str,
+        permissions: list[str],
+        expiration: float = 0.0,
+    ) -> OutgoingShare:
+        """Share ``user``'s resource with ``grantee@domain``; it exists once the peer took it."""
         from corestore.service import WireRef
 
         if not grantee or not domain:
-            raise InvalidArgument("a share needs a grantee user id and the recipient's provider domain")
+            raise InvalidArgument(
+                "a share needs a grantee user id and the recipient's provider domain"
+            )
         domain = normalize_host(domain)
         bad = [p for p in permissions if p not in PERMISSIONS]
         if bad or "read" not in permissions:
-            raise InvalidArgument(f"permissions must include read and be among {PERMISSIONS}, got {permissions}")
-        entry = await self.state.service.stat(user, WireRef(storage_id=storage_id, opaque_id=opaque_id))
+            raise InvalidArgument(
+                f"permissions must include read and be among {PERMISSIONS}, got {permissions}"
+            )
+        entry = await self.state.service.stat(
+            user, WireRef(storage_id=storage_id, opaque_id=opaque_id)
+        )
         if entry.info.owner not in (None, user.username):
             raise PermissionDenied("only the owner of a resource can share it with another site")
         for s in self.store.outgoing.values():
-            if (s.owner, s.storage_id, s.opaque_id, s.grantee, s.grantee_domain) == \
-                    (user.username, storage_id, opaque_id, grantee, domain):
+            if (s.owner, s.storage_id, s.opaque_id, s.grantee, s.grantee_domain) == (
+                user.username,
+                storage_id,
+                opaque_id,
+                grantee,
+                domain,
+            ):
                 raise AlreadyExists(f"{entry.info.path} is already shared with {grantee}@{domain}")
         self.check_allowed(domain)
         peer = await self.client.discover(domain)
         now = time.time()
         share = OutgoingShare(
-            id=str(uuid.uuid4()), secret=secrets.token_urlsafe(32), owner=user.username,
-            storage_id=storage_id, opaque_id=opaque_id, path=entry.info.path, name=entry.info.name,
-            resource_type="folder" if entry.info.is_container else "file", grantee=grantee,
-            grantee_domain=domain, permissions=sorted(set(permissions), key=PERMISSIONS.index),
-            ctime=now, mtime=now, expiration=expiration,
+            id=str(uuid.uuid4()),
+            secret=secrets.token_urlsafe(32),
+            owner=user.username,
+            storage_id=storage_id,
+            opaque_id=opaque_id,
+            path=entry.info.path,
+            name=entry.info.name,
+            resource_type="folder" if entry.info.is_container else "file",
+            grantee=grantee,
+            grantee_domain=domain,
+            permissions=sorted(set(permissions), key=PERMISSIONS.index),
+            ctime=now,
+            mtime=now,
+            expiration=expiration,
         )
         me = self.address_of(user.username)
         payload: dict[str, Any] = {
-            "shareWith": f"{grantee}@{domain}", "name": share.name, "description": "",
-            "providerId": share.id, "owner": me, "sender": me,
+            "shareWith": f"{grantee}@{domain}",
+            "name": share.name,
+            "description": "",
+            "providerId": share.id,
+            "owner": me,
+            "sender": me,
             "ownerDisplayName": user.display_name or user.username,
             "senderDisplayName": user.display_name or user.username,
-            "shareType": "user", "resourceType": share.resource_type,
-            "protocol": {"name": "multi", "webdav": {
-                "uri": self.dav_url(share), "sharedSecret": share.secret, "permissions": share.permissions,
-            }},
+            "shareType": "user",
+            "resourceType": share.resource_type,
+            "protocol": {
+                "name": "multi",
+                "webdav": {
+                    "uri": self.dav_url(share),
+                    "sharedSecret": share.secret,
+                    "permissions": share.permissions,
+                },
+            },
         }
         if expiration:
             payload["expiration"] = int(expiration)
@@ -317,11 +416,21 @@ class OcmSite:
     def list_shares(self, user: User) -> list[OutgoingShare]:
         return [s for s in self.store.outgoing.values() if s.owner == user.username]
 
-    async def update_share(self, user: User, share_id: str, *, permissions: list[str] | None = None,
-                           expiration: float | None = None) -> OutgoingShare:
+    async def update_share(
+        self,
+        user: User,
+        share_id: str,
+        *,
+        permissions: list[str] | None = None,
+        expiration: float | None = None,
+    ) -> OutgoingShare:
         share = self.get_share(user, share_id)
         if permissions is not None:
-            if not permissions or any(p not in PERMISSIONS for p in permissions) or "read" not in permissions:
+            if (
+                not permissions
+                or any(p not in PERMISSIONS for p in permissions)
+                or "read" not in permissions
+            ):
                 raise InvalidArgument(f"permissions must include read and be among {PERMISSIONS}")
             share.permissions = sorted(set(permissions), key=PERMISSIONS.index)
         if expiration is not None:
@@ -329,20 +438,34 @@ class OcmSite:
         share.mtime = time.time()
         await self.store.save()
         if permissions is not None:
-            await self._notify(share.grantee_domain, {
-                "notificationType": "RESHARE_CHANGE_PERMISSION", "resourceType": share.resource_type,
-                "providerId": share.id, "notification": {"sharedSecret": share.secret,
-                                                         "permissions": share.permissions}})
+            await self._notify(
+                share.grantee_domain,
+                {
+                    "notificationType": "RESHARE_CHANGE_PERMISSION",
+                    "resourceType": share.resource_type,
+                    "providerId": share.id,
+                    "notification": {
+                        "sharedSecret": share.secret,
+                        "permissions": share.permissions,
+                    },
+                },
+            )
         return share
 
     async def _notify(self, domain: str, payload: dict[str, Any]) -> None:
         """Best effort: the sharer's state is already authoritative, the peer only mirrors it."""
         try:
             peer = await self.client.discover(domain)
-            answer = await self.client.post(self.client.endpoint_url(peer, "notifications"), payload)
+            answer = await self.client.post(
+                self.client.endpoint_url(peer, "notifications"), payload
+            )
             if answer.status not in (200, 201):
-                log.warning("%s answered a %s notification with %s", domain, payload["notificationType"],
-                            answer.status)
+                log.warning(
+                    "%s answered a %s notification with %s",
+                    domain,
+                    payload["notificationType"],
+                    answer.status,
+                )
         except (Unavailable, InvalidArgument) as exc:
             log.warning("could not notify %s (%s): %s", domain, payload["notificationType"], exc)
 
@@ -354,13 +477,25 @@ class OcmSite:
         await self.store.save()
         try:
             peer = await self.client.discover(share.grantee_domain)
-            payload = {"notificationType": "SHARE_UNSHARED", "resourceType": share.resource_type,
-                       "providerId": share.id, "notification": {"sharedSecret": share.secret,
-                                                                "message": "the share was removed"}}
-            answer = await self.client.post(self.client.endpoint_url(peer, "notifications"), payload)
+            payload = {
+                "notificationType": "SHARE_UNSHARED",
+                "resourceType": share.resource_type,
+                "providerId": share.id,
+                "notification": {"sharedSecret": share.secret, "message": "the share was removed"},
+            }
+            answer = await self.client.post(
+                self.client.endpoint_url(peer, "notifications"), payload
+            )
             if answer.status not in (200, 201):
-                log.warning("%s answered the unshare notification with %s", share.grantee_domain, answer.status)
-        except (Unavailable, InvalidArgument) as exc:  # access is revoked already; notifying is best effort
+                log.warning(
+                    "%s answered the unshare notification with %s",
+                    share.grantee_domain,
+                    answer.status,
+                )
+        except (
+            Unavailable,
+            InvalidArgument,
+        ) as exc:  # access is revoked already; notifying is best effort
             log.warning("could not notify %s of an unshare: %s", share.grantee_domain, exc)
 
     def live_share(self, share_id: str) -> OutgoingShare:
@@ -388,7 +523,10 @@ class OcmSite:
         return self.live_share(share.id)
 
     def exchange_token(self, code: str) -> tuple[str, int]:
-        """Code flow: a share's secret for a short-lived access token. :raises NotFound: bad code."""
+        """Code flow: a share's secret for a short-lived access token.
+
+        :raises NotFound: an unknown code.
+        """
         share = self.share_by_token(code)
         self.live_share(share.id)
         now = time.time()
@@ -420,8 +558,11 @@ class OcmSite:
 
     def accepted_received(self) -> list[ReceivedShare]:
         now = time.time()
-        return [s for s in self.store.received.values()
-                if s.state == "accepted" and not (s.expiration and s.expiration <= now)]
+        return [
+            s
+            for s in self.store.received.values()
+            if s.state == "accepted" and not (s.expiration and s.expiration <= now)
+        ]
 
     async def update_received(self, user: User, share_id: str, state: str) -> ReceivedShare:
         share = self.get_received(user, share_id)
@@ -430,7 +571,9 @@ class OcmSite:
         previous, share.state = share.state, state
         await self.store.save()
         if previous != state and state in ("accepted", "rejected"):
-            await self._notify_sharer(share, "SHARE_ACCEPTED" if state == "accepted" else "SHARE_DECLINED")
+            await self._notify_sharer(
+                share, "SHARE_ACCEPTED" if state == "accepted" else "SHARE_DECLINED"
+            )
         if state != "accepted":
             self._dropped(share.id)
         return share
@@ -438,8 +581,12 @@ class OcmSite:
     async def _notify_sharer(self, share: ReceivedShare, kind: str) -> None:
         try:
             peer = await self.client.discover(share.peer)
-            payload = {"notificationType": kind, "resourceType": share.resource_type,
-                       "providerId": share.remote_share_id, "notification": {"sharedSecret": share.secret}}
+            payload = {
+                "notificationType": kind,
+                "resourceType": share.resource_type,
+                "providerId": share.remote_share_id,
+                "notification": {"sharedSecret": share.secret},
+            }
             await self.client.post(self.client.endpoint_url(peer, "notifications"), payload)
         except (Unavailable, InvalidArgument) as exc:
             log.warning("could not notify %s (%s): %s", share.peer, kind, exc)
@@ -453,11 +600,16 @@ class OcmSite:
         for callback in self.on_received_removed:
             callback(share_id)
 
-    async def notification(self, peer: str, kind: str, provider_id: str, notification: dict[str, Any]) -> None:
+    async def notification(
+        self, peer: str, kind: str, provider_id: str, notification: dict[str, Any]
+    ) -> None:
         """A peer tells us about a share. Unknown types are refused with 501 by the caller."""
         if kind == "SHARE_UNSHARED":
-            match = [s for s in self.store.received.values()
-                     if s.peer == peer and s.remote_share_id == provider_id]
+            match = [
+                s
+                for s in self.store.received.values()
+                if s.peer == peer and s.remote_share_id == provider_id
+            ]
             if not match:
                 raise NotFound(f"no share {provider_id} from {peer}")
             for share in match:
@@ -468,13 +620,20 @@ class OcmSite:
             share = self.store.outgoing.get(provider_id)
             if share is None or share.grantee_domain != peer:
                 raise NotFound(f"no share {provider_id} with {peer}")
-            log.info("%s@%s %s share %s", share.grantee, peer,
-                     "accepted" if kind == "SHARE_ACCEPTED" else "declined", provider_id)
+            log.info(
+                "%s@%s %s share %s",
+                share.grantee,
+                peer,
+                "accepted" if kind == "SHARE_ACCEPTED" else "declined",
+                provider_id,
+            )
             return
         if kind == "RESHARE_CHANGE_PERMISSION":
             perms = notification.get("permissions")
             if not isinstance(perms, list) or not perms or any(p not in PERMISSIONS for p in perms):
-                raise InvalidArgument(f"notification.permissions must be a non-empty subset of {PERMISSIONS}")
+                raise InvalidArgument(
+                    f"notification.permissions must be a non-empty subset of {PERMISSIONS}"
+                )
             for share in self.store.received.values():
                 if share.peer == peer and share.remote_share_id == provider_id:
                     share.permissions = list(perms)
@@ -482,8 +641,11 @@ class OcmSite:
             return
         if kind == "USER_REMOVED":
             before = len(self.store.contacts)
-            self.store.contacts = [c for c in self.store.contacts
-                                   if not (c.domain == peer and c.user_id == provider_id)]
+            self.store.contacts = [
+                c
+                for c in self.store.contacts
+                if not (c.domain == peer and c.user_id == provider_id)
+            ]
             if len(self.store.contacts) != before:
                 await self.store.save()
             return

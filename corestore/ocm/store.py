@@ -112,12 +112,15 @@ class OcmStore:
         return store
 
     def _snapshot(self) -> bytes:
-        return json.dumps({
-            "invites": [asdict(i) for i in self.invites.values()],
-            "contacts": [asdict(c) for c in self.contacts],
-            "outgoing": [asdict(s) for s in self.outgoing.values()],
-            "received": [asdict(s) for s in self.received.values()],
-        }, indent=1).encode()
+        return json.dumps(
+            {
+                "invites": [asdict(i) for i in self.invites.values()],
+                "contacts": [asdict(c) for c in self.contacts],
+                "outgoing": [asdict(s) for s in self.outgoing.values()],
+                "received": [asdict(s) for s in self.received.values()],
+            },
+            indent=1,
+        ).encode()
 
     async def save(self) -> None:
         data = self._snapshot()  # taken on the loop: consistent with the in-memory state
@@ -136,5 +139,11 @@ class OcmStore:
         tmp.replace(self.path)
 
     def contact(self, local_user: str, user_id: str, domain: str) -> Contact | None:
-        return next((c for c in self.contacts if c.local_user == local_user and c.user_id == user_id
-                     and c.domain == domain), None)
+        return next(
+            (
+                c
+                for c in self.contacts
+                if c.local_user == local_user and c.user_id == user_id and c.domain == domain
+            ),
+            None,
+        )

@@ -29,7 +29,11 @@ def enable_ocm(state: ServerState, config: ServerConfig) -> MountTable:
     path = join_path(split_path(config.ocm.mount_path))
     current = state.service.mounts
     if any(m.path == path or m.id == MOUNT_ID for m in current.mounts):
-        raise ConfigError(f"ocm.mount_path {path} (or the storage id 'ocm') is already used by a mount")
-    table = MountTable([*current.mounts, Mount(path=path, id=MOUNT_ID, driver=ReceivedSharesDriver(site))])
+        raise ConfigError(
+            f"ocm.mount_path {path} (or the storage id 'ocm') is already used by a mount"
+        )
+    table = MountTable(
+        [*current.mounts, Mount(path=path, id=MOUNT_ID, driver=ReceivedSharesDriver(site))]
+    )
     state.service.mounts = table
     return table

@@ -19,12 +19,11 @@ from typing import Any
 
 import grpc
 import pytest
-from cs3.gateway.v1beta1 import gateway_api_pb2_grpc as gw_grpc
-from cs3.sharing.ocm.v1beta1 import ocm_api_pb2_grpc as ocm_grpc
-from cs3.ocm.invite.v1beta1 import invite_api_pb2_grpc as inv_grpc
-
 from cs3.gateway.v1beta1 import gateway_api_pb2 as gw
+from cs3.gateway.v1beta1 import gateway_api_pb2_grpc as gw_grpc
+from cs3.ocm.invite.v1beta1 import invite_api_pb2_grpc as inv_grpc
 from cs3.rpc.v1beta1 import code_pb2
+from cs3.sharing.ocm.v1beta1 import ocm_api_pb2_grpc as ocm_grpc
 
 from corestore.launch import ServerProcess, free_port, posix_home_mount
 
@@ -58,8 +57,9 @@ class Site:
         return ocm_grpc.OcmAPIStub(self.channel)
 
     def login(self, user: str) -> list[tuple[str, str]]:
-        res = self.gateway.Authenticate(gw.AuthenticateRequest(type="basic", client_id=user,
-                                                               client_secret=USERS[user]))
+        res = self.gateway.Authenticate(
+            gw.AuthenticateRequest(type="basic", client_id=user, client_secret=USERS[user])
+        )
         assert res.status.code == code_pb2.CODE_OK, res.status
         return [("x-access-token", res.token)]
 
@@ -69,8 +69,16 @@ class Site:
 
 
 def ocm_table(name: str, allowlist: list[str] | None = None, **extra: Any) -> str:
-    lines = ["", "[ocm]", "enabled = true", f'provider = "{name}"', "allow_http = true",
-             "signatures_required = true", "must_invite = true", "timeout = 10.0"]
+    lines = [
+        "",
+        "[ocm]",
+        "enabled = true",
+        f'provider = "{name}"',
+        "allow_http = true",
+        "signatures_required = true",
+        "must_invite = true",
+        "timeout = 10.0",
+    ]
     if allowlist is not None:
         lines.append(f"allowlist = {json.dumps(allowlist)}")
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
@@ -79,7 +87,8 @@ def ocm_table(name: str, allowlist: list[str] | None = None, **extra: Any) -> st
 
 def start_site(root: Path, name: str, allowlist: list[str] | None = None, **extra: Any) -> Site:
     server = ServerProcess.start(
-        root, mounts=posix_home_mount(root / "home", fsync=False),
+        root,
+        mounts=posix_home_mount(root / "home", fsync=False),
         server='jwt_secret = "ocm-test-secret-0123456789abcdef"\nlog_level = "info"\n'
         + ocm_table(name, allowlist, **extra),
     )
@@ -106,16 +115,21 @@ def site_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def site_a(tmp_path_factory: pytest.TempPathFactory, site_b: Site, peer_port: int) -> Iterator[Site]:
-    site = start_site(tmp_path_factory.mktemp("site-a"), "site-a",
-                      allowlist=[site_b.domain, f"127.0.0.1:{peer_port}"])
+def site_a(
+    tmp_path_factory: pytest.TempPathFactory, site_b: Site, peer_port: int
+) -> Iterator[Site]:
+    site = start_site(
+        tmp_path_factory.mktemp("site-a"),
+        "site-a",
+        allowlist=[site_b.domain, f"127.0.0.1:{peer_port}"],
+    )
     yield site
     stop_site(site)
 
 
 @pytest.fixture
 def launch_site() -> Iterator[Any]:
-    """Start an extra site for one test (``launch_site(root, name, **ocm_options)``); stopped after it."""
+    """Start extra sites for one test: ``launch_site(root, name, **ocm_options)``."""
     started: list[Site] = []
 
     def launch(root: Path, name: str, allowlist: list[str] | None = None, **extra: Any) -> Site:
@@ -146,17 +160,29 @@ class OcmPeer:
         self.domain = f"127.0.0.1:{port}"
         self.key = SigningKey.load_or_create(Path(tempfile.mkdtemp()) / "peer.pem")
         self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.rsa_pem = self.rsa.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        self.rsa_pem = (
+            self.rsa.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
         self.cavage_key_id = f"http://{self.domain}/ocm#signature"
         self._loop: Any = None
         self._thread: threading.Thread | None = None
 
     def discovery(self) -> dict[str, Any]:
         base = f"http://{self.domain}"
-        return {"enabled": True, "apiVersion": "1.2.0", "endPoint": f"{base}/ocm", "provider": "test-peer",
-                "resourceTypes": [{"name": "folder", "shareTypes": ["user"], "protocols": {"webdav": "/dav/"}}],
-                "publicKey": {"keyId": self.cavage_key_id, "publicKeyPem": self.rsa_pem}}
+        return {
+            "enabled": True,
+            "apiVersion": "1.2.0",
+            "endPoint": f"{base}/ocm",
+            "provider": "test-peer",
+            "resourceTypes": [
+                {"name": "folder", "shareTypes": ["user"], "protocols": {"webdav": "/dav/"}}
+            ],
+            "publicKey": {"keyId": self.cavage_key_id, "publicKeyPem": self.rsa_pem},
+        }
 
     def start(self) -> None:
         import asyncio
@@ -175,7 +201,9 @@ class OcmPeer:
             loop = asyncio.new_event_loop()
             self._loop = loop
             app = web.Application()
-            app.add_routes([web.get("/.well-known/ocm", discovery), web.get("/.well-known/jwks.json", jwks)])
+            app.add_routes(
+                [web.get("/.well-known/ocm", discovery), web.get("/.well-known/jwks.json", jwks)]
+            )
             runner = web.AppRunner(app)
             loop.run_until_complete(runner.setup())
             loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
@@ -194,9 +222,16 @@ class OcmPeer:
         if self._thread is not None:
             self._thread.join(10)
 
-    def post(self, url: str, payload: Any, *, sign: str = "rfc9421", headers: dict[str, str] | None = None,
-             body: bytes | None = None) -> tuple[int, Any, dict[str, str]]:
-        """POST JSON signed as ``sign`` (``rfc9421``, ``cavage`` or ``none``); returns status, JSON, headers sent."""
+    def post(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        sign: str = "rfc9421",
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """POST JSON signed as ``sign`` (rfc9421, cavage or none): status, JSON, headers."""
         data = body if body is not None else json.dumps(payload).encode()
         sent = {"Content-Type": "application/json"}
         if sign == "rfc9421":
@@ -220,14 +255,23 @@ class OcmPeer:
         from cryptography.hazmat.primitives.asymmetric import padding
 
         parts = urlsplit(url)
-        headers = {"Date": formatdate(usegmt=True), "Host": parts.netloc,
-                   "Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(data).digest()).decode(),
-                   "Content-Length": str(len(data))}
+        headers = {
+            "Date": formatdate(usegmt=True),
+            "Host": parts.netloc,
+            "Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            "Content-Length": str(len(data)),
+        }
         names = ["(request-target)", "content-length", "date", "digest", "host"]
-        lines = [f"(request-target): post {parts.path}"] + [f"{n}: {headers[n.title()]}" for n in names[1:]]
-        signature = base64.b64encode(self.rsa.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256()))
-        headers["Signature"] = (f'keyId="{self.cavage_key_id}",algorithm="rsa-sha256",'
-                                f'headers="{" ".join(names)}",signature="{signature.decode()}"')
+        lines = [f"(request-target): post {parts.path}"] + [
+            f"{n}: {headers[n.title()]}" for n in names[1:]
+        ]
+        signature = base64.b64encode(
+            self.rsa.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
+        )
+        headers["Signature"] = (
+            f'keyId="{self.cavage_key_id}",algorithm="rsa-sha256",'
+            f'headers="{" ".join(names)}",signature="{signature.decode()}"'
+        )
         return headers
 
 

@@ -9,9 +9,23 @@ import sys
 
 def cli(site, user: str, password: str, *args: str) -> subprocess.CompletedProcess:  # noqa: ANN001
     return subprocess.run(
-        [sys.executable, "-m", "corestore.cli", "ocm", "--grpc", site.server.grpc_address, "--http", site.http,
-         "--user", user, *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "CORESTORE_PASSWORD": password},
+        [
+            sys.executable,
+            "-m",
+            "corestore.cli",
+            "ocm",
+            "--grpc",
+            site.server.grpc_address,
+            "--http",
+            site.http,
+            "--user",
+            user,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CORESTORE_PASSWORD": password},
     )
 
 
@@ -21,7 +35,9 @@ def test_cli_invite_accept_shares(site_a, site_b) -> None:  # noqa: ANN001
     lines = dict(line.split(":", 1) for line in made.stdout.splitlines())
     plain, encoded = lines["invite"].strip(), lines["invite string"].strip()
     assert plain.endswith("@" + site_a.domain)
-    accepted = cli(site_b, "richard", "superfluidity", "accept", encoded)  # the base64url invite string
+    accepted = cli(
+        site_b, "richard", "superfluidity", "accept", encoded
+    )  # the base64url invite string
     assert accepted.returncode == 0, accepted.stderr
     assert f"richard@{site_a.domain}" in accepted.stdout
     again = cli(site_b, "richard", "superfluidity", "accept", plain)

@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from cs3.gateway.v1beta1 import gateway_api_pb2 as gw
 from cs3.ocm.invite.v1beta1 import invite_api_pb2 as inv
 from cs3.ocm.invite.v1beta1 import resources_pb2 as invr
 from cs3.ocm.provider.v1beta1 import resources_pb2 as prov
@@ -37,29 +36,49 @@ def path_ref(path: str) -> spr.Reference:
 
 
 def upload(site, md, path: str, data: bytes) -> None:  # noqa: ANN001
-    res = site.gateway.InitiateFileUpload(sp.InitiateFileUploadRequest(ref=path_ref(path)), metadata=md)
+    res = site.gateway.InitiateFileUpload(
+        sp.InitiateFileUploadRequest(ref=path_ref(path)), metadata=md
+    )
     if res.status.code != code_pb2.CODE_OK:
         raise PermissionError(code(res.status))
     proto = next(p for p in res.protocols if p.protocol == "simple")
-    request = urllib.request.Request(proto.upload_endpoint, data=data, method="PUT",
-                                     headers={"X-Reva-Transfer": proto.token})
+    request = urllib.request.Request(
+        proto.upload_endpoint, data=data, method="PUT", headers={"X-Reva-Transfer": proto.token}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status in (200, 201, 204)
 
 
 def download(site, md, path: str) -> bytes:  # noqa: ANN001
-    res = ok(site.gateway.InitiateFileDownload(sp.InitiateFileDownloadRequest(ref=path_ref(path)), metadata=md))
+    res = ok(
+        site.gateway.InitiateFileDownload(
+            sp.InitiateFileDownloadRequest(ref=path_ref(path)), metadata=md
+        )
+    )
     proto = next(p for p in res.protocols if p.protocol == "simple")
-    request = urllib.request.Request(proto.download_endpoint, headers={"X-Reva-Transfer": proto.token})
+    request = urllib.request.Request(
+        proto.download_endpoint, headers={"X-Reva-Transfer": proto.token}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.read()
 
 
-def dav(site, user: str, password: str, method: str, path: str, data: bytes | None = None,  # noqa: ANN001
-        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def dav(
+    site,
+    user: str,
+    password: str,
+    method: str,
+    path: str,
+    data: bytes | None = None,  # noqa: ANN001
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request = urllib.request.Request(f"{site.http}{path}", data=data, method=method,
-                                     headers={"Authorization": f"Basic {auth}", **(headers or {})})
+    request = urllib.request.Request(
+        f"{site.http}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Basic {auth}", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read()
@@ -71,12 +90,21 @@ def dav(site, user: str, password: str, method: str, path: str, data: bytes | No
 def connected(site_a, site_b):  # noqa: ANN001, ANN201
     """einstein@A invites marie@B, marie accepts: returns the invite token."""
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
-    token = ok(site_a.invites.GenerateInviteToken(inv.GenerateInviteTokenRequest(description="collab"),
-                                                   metadata=md_a)).invite_token
+    token = ok(
+        site_a.invites.GenerateInviteToken(
+            inv.GenerateInviteTokenRequest(description="collab"), metadata=md_a
+        )
+    ).invite_token
     assert token.expiration.seconds > time.time() + 23 * 3600
-    res = ok(site_b.gateway.ForwardInvite(inv.ForwardInviteRequest(
-        invite_token=invr.InviteToken(token=token.token),
-        origin_system_provider=prov.ProviderInfo(domain=site_a.domain)), metadata=md_b))
+    res = ok(
+        site_b.gateway.ForwardInvite(
+            inv.ForwardInviteRequest(
+                invite_token=invr.InviteToken(token=token.token),
+                origin_system_provider=prov.ProviderInfo(domain=site_a.domain),
+            ),
+            metadata=md_b,
+        )
+    )
     assert (res.user_id.opaque_id, res.user_id.idp) == ("einstein", site_a.domain)
     assert res.display_name == "Albert Einstein"
     return token.token
@@ -85,24 +113,44 @@ def connected(site_a, site_b):  # noqa: ANN001, ANN201
 def test_invite_flow(site_a, site_b, connected) -> None:  # noqa: ANN001
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
     # both sides know each other now
-    found = ok(site_a.invites.FindAcceptedUsers(inv.FindAcceptedUsersRequest(filter=""), metadata=md_a))
+    found = ok(
+        site_a.invites.FindAcceptedUsers(inv.FindAcceptedUsersRequest(filter=""), metadata=md_a)
+    )
     assert [(u.id.opaque_id, u.id.idp) for u in found.accepted_users] == [("marie", site_b.domain)]
-    found = ok(site_b.gateway.FindAcceptedUsers(inv.FindAcceptedUsersRequest(filter="einst"), metadata=md_b))
-    assert [(u.id.opaque_id, u.id.idp) for u in found.accepted_users] == [("einstein", site_a.domain)]
+    found = ok(
+        site_b.gateway.FindAcceptedUsers(
+            inv.FindAcceptedUsersRequest(filter="einst"), metadata=md_b
+        )
+    )
+    assert [(u.id.opaque_id, u.id.idp) for u in found.accepted_users] == [
+        ("einstein", site_a.domain)
+    ]
     # re-accepting gives ALREADY_EXISTS
-    again = site_b.gateway.ForwardInvite(inv.ForwardInviteRequest(
-        invite_token=invr.InviteToken(token=connected),
-        origin_system_provider=prov.ProviderInfo(domain=site_a.domain)), metadata=md_b)
+    again = site_b.gateway.ForwardInvite(
+        inv.ForwardInviteRequest(
+            invite_token=invr.InviteToken(token=connected),
+            origin_system_provider=prov.ProviderInfo(domain=site_a.domain),
+        ),
+        metadata=md_b,
+    )
     assert code(again.status) == "CODE_ALREADY_EXISTS"
     # a used token is single-use: another user of B cannot reuse it
-    other = site_b.gateway.ForwardInvite(inv.ForwardInviteRequest(
-        invite_token=invr.InviteToken(token=connected),
-        origin_system_provider=prov.ProviderInfo(domain=site_a.domain)), metadata=site_b.login("richard"))
+    other = site_b.gateway.ForwardInvite(
+        inv.ForwardInviteRequest(
+            invite_token=invr.InviteToken(token=connected),
+            origin_system_provider=prov.ProviderInfo(domain=site_a.domain),
+        ),
+        metadata=site_b.login("richard"),
+    )
     assert code(other.status) == "CODE_INVALID_ARGUMENT"
     # an unknown token fails cleanly
-    unknown = site_b.gateway.ForwardInvite(inv.ForwardInviteRequest(
-        invite_token=invr.InviteToken(token="no-such-token"),
-        origin_system_provider=prov.ProviderInfo(domain=site_a.domain)), metadata=md_b)
+    unknown = site_b.gateway.ForwardInvite(
+        inv.ForwardInviteRequest(
+            invite_token=invr.InviteToken(token="no-such-token"),
+            origin_system_provider=prov.ProviderInfo(domain=site_a.domain),
+        ),
+        metadata=md_b,
+    )
     assert code(unknown.status) == "CODE_INVALID_ARGUMENT"
     assert "unknown" in unknown.status.message
 
@@ -110,69 +158,122 @@ def test_invite_flow(site_a, site_b, connected) -> None:  # noqa: ANN001
 def test_expired_invite_fails_cleanly(tmp_path, site_b, launch_site) -> None:  # noqa: ANN001
     site_c = launch_site(tmp_path / "site-c", "site-c", invite_ttl=1)
     md_c = site_c.login("richard")
-    token = ok(site_c.invites.GenerateInviteToken(inv.GenerateInviteTokenRequest(), metadata=md_c)).invite_token
+    token = ok(
+        site_c.invites.GenerateInviteToken(inv.GenerateInviteTokenRequest(), metadata=md_c)
+    ).invite_token
     time.sleep(1.5)
-    res = site_b.gateway.ForwardInvite(inv.ForwardInviteRequest(
-        invite_token=invr.InviteToken(token=token.token),
-        origin_system_provider=prov.ProviderInfo(domain=site_c.domain)), metadata=site_b.login("richard"))
+    res = site_b.gateway.ForwardInvite(
+        inv.ForwardInviteRequest(
+            invite_token=invr.InviteToken(token=token.token),
+            origin_system_provider=prov.ProviderInfo(domain=site_c.domain),
+        ),
+        metadata=site_b.login("richard"),
+    )
     assert code(res.status) == "CODE_INVALID_ARGUMENT"
     assert "expired" in res.status.message
 
 
 def _viewer() -> spr.ResourcePermissions:
-    return spr.ResourcePermissions(stat=True, list_container=True, initiate_file_download=True, get_path=True)
+    return spr.ResourcePermissions(
+        stat=True, list_container=True, initiate_file_download=True, get_path=True
+    )
 
 
 def _editor() -> spr.ResourcePermissions:
-    return spr.ResourcePermissions(stat=True, list_container=True, initiate_file_download=True, get_path=True,
-                                   initiate_file_upload=True, create_container=True, delete=True, move=True)
+    return spr.ResourcePermissions(
+        stat=True,
+        list_container=True,
+        initiate_file_download=True,
+        get_path=True,
+        initiate_file_upload=True,
+        create_container=True,
+        delete=True,
+        move=True,
+    )
 
 
 def _received(site_b, md_b):  # noqa: ANN001, ANN202
-    return ok(site_b.ocm.ListReceivedOCMShares(ocm.ListReceivedOCMSharesRequest(), metadata=md_b)).shares
+    return ok(
+        site_b.ocm.ListReceivedOCMShares(ocm.ListReceivedOCMSharesRequest(), metadata=md_b)
+    ).shares
 
 
 @pytest.fixture(scope="module")
 def shared(site_a, site_b, connected):  # noqa: ANN001, ANN201
     """einstein@A shares /home/einstein/project read-only with marie@B, who accepts it."""
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
-    ok(site_a.gateway.CreateContainer(sp.CreateContainerRequest(ref=path_ref("/home/einstein/project")), metadata=md_a))
+    ok(
+        site_a.gateway.CreateContainer(
+            sp.CreateContainerRequest(ref=path_ref("/home/einstein/project")), metadata=md_a
+        )
+    )
     upload(site_a, md_a, "/home/einstein/project/hello.txt", b"hello from site A\n")
-    info = ok(site_a.gateway.Stat(sp.StatRequest(ref=path_ref("/home/einstein/project")), metadata=md_a)).info
-    res = ok(site_a.ocm.CreateOCMShare(ocm.CreateOCMShareRequest(
-        resource_id=info.id,
-        grantee=spr.Grantee(type=spr.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": site_b.domain}),
-        recipient_mesh_provider=prov.ProviderInfo(domain=site_b.domain),
-        access_methods=[ocmr.AccessMethod(webdav_options=ocmr.WebDAVAccessMethod(permissions=_viewer()))],
-    ), metadata=md_a))
+    info = ok(
+        site_a.gateway.Stat(sp.StatRequest(ref=path_ref("/home/einstein/project")), metadata=md_a)
+    ).info
+    res = ok(
+        site_a.ocm.CreateOCMShare(
+            ocm.CreateOCMShareRequest(
+                resource_id=info.id,
+                grantee=spr.Grantee(
+                    type=spr.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": site_b.domain}
+                ),
+                recipient_mesh_provider=prov.ProviderInfo(domain=site_b.domain),
+                access_methods=[
+                    ocmr.AccessMethod(webdav_options=ocmr.WebDAVAccessMethod(permissions=_viewer()))
+                ],
+            ),
+            metadata=md_a,
+        )
+    )
     assert res.recipient_display_name == "Marie Curie"
     received = _received(site_b, md_b)
-    assert [(r.name, r.remote_share_id, r.state) for r in received] == \
-        [("project", res.share.id.opaque_id, ocmr.SHARE_STATE_PENDING)]
-    ok(site_b.ocm.UpdateReceivedOCMShare(ocm.UpdateReceivedOCMShareRequest(
-        share=ocmr.ReceivedShare(id=received[0].id, state=ocmr.SHARE_STATE_ACCEPTED),
-        update_mask=field_mask_pb2.FieldMask(paths=["state"])), metadata=md_b))
+    assert [(r.name, r.remote_share_id, r.state) for r in received] == [
+        ("project", res.share.id.opaque_id, ocmr.SHARE_STATE_PENDING)
+    ]
+    ok(
+        site_b.ocm.UpdateReceivedOCMShare(
+            ocm.UpdateReceivedOCMShareRequest(
+                share=ocmr.ReceivedShare(id=received[0].id, state=ocmr.SHARE_STATE_ACCEPTED),
+                update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+            ),
+            metadata=md_b,
+        )
+    )
     return res.share
 
 
 def test_duplicate_share_is_refused(site_a, site_b, shared) -> None:  # noqa: ANN001
-    again = site_a.ocm.CreateOCMShare(ocm.CreateOCMShareRequest(
-        resource_id=shared.resource_id,
-        grantee=spr.Grantee(type=spr.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": site_b.domain}),
-        recipient_mesh_provider=prov.ProviderInfo(domain=site_b.domain)), metadata=site_a.login("einstein"))
+    again = site_a.ocm.CreateOCMShare(
+        ocm.CreateOCMShareRequest(
+            resource_id=shared.resource_id,
+            grantee=spr.Grantee(
+                type=spr.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": site_b.domain}
+            ),
+            recipient_mesh_provider=prov.ProviderInfo(domain=site_b.domain),
+        ),
+        metadata=site_a.login("einstein"),
+    )
     assert code(again.status) == "CODE_ALREADY_EXISTS"
 
 
 def test_recipient_reads_through_cs3(site_b, shared) -> None:  # noqa: ANN001
     md_b = site_b.login("marie")
-    info = ok(site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=md_b)).info
+    info = ok(
+        site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=md_b)
+    ).info
     assert info.type == spr.RESOURCE_TYPE_CONTAINER
-    listing = ok(site_b.gateway.ListContainer(sp.ListContainerRequest(ref=path_ref("/ocm/marie/project")),
-                                              metadata=md_b)).infos
+    listing = ok(
+        site_b.gateway.ListContainer(
+            sp.ListContainerRequest(ref=path_ref("/ocm/marie/project")), metadata=md_b
+        )
+    ).infos
     assert [(i.path, i.size) for i in listing] == [("/ocm/marie/project/hello.txt", 18)]
     assert download(site_b, md_b, "/ocm/marie/project/hello.txt") == b"hello from site A\n"
     # nobody else on B sees marie's share
-    other = site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=site_b.login("richard"))
+    other = site_b.gateway.Stat(
+        sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=site_b.login("richard")
+    )
     assert code(other.status) == "CODE_PERMISSION_DENIED"
 
 
@@ -180,23 +281,34 @@ def test_read_only_share_refuses_writes(site_a, site_b, shared) -> None:  # noqa
     md_b = site_b.login("marie")
     with pytest.raises(PermissionError, match="CODE_PERMISSION_DENIED"):
         upload(site_b, md_b, "/ocm/marie/project/new.txt", b"nope")
-    res = site_b.gateway.CreateContainer(sp.CreateContainerRequest(ref=path_ref("/ocm/marie/project/sub")),
-                                         metadata=md_b)
+    res = site_b.gateway.CreateContainer(
+        sp.CreateContainerRequest(ref=path_ref("/ocm/marie/project/sub")), metadata=md_b
+    )
     assert code(res.status) == "CODE_PERMISSION_DENIED"
     # and the sharer itself refuses, whatever the receiver does: a PUT with the secret gets 403
-    request = urllib.request.Request(f"{shared_url(site_a, shared)}/direct.txt", data=b"x", method="PUT",
-                                     headers={"Authorization": f"Bearer {shared.token}"})
+    request = urllib.request.Request(
+        f"{shared_url(site_a, shared)}/direct.txt",
+        data=b"x",
+        method="PUT",
+        headers={"Authorization": f"Bearer {shared.token}"},
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 403
-    listing = ok(site_a.gateway.ListContainer(sp.ListContainerRequest(ref=path_ref("/home/einstein/project")),
-                                              metadata=site_a.login("einstein"))).infos
+    listing = ok(
+        site_a.gateway.ListContainer(
+            sp.ListContainerRequest(ref=path_ref("/home/einstein/project")),
+            metadata=site_a.login("einstein"),
+        )
+    ).infos
     assert [i.path for i in listing] == ["/home/einstein/project/hello.txt"]
 
 
 def test_recipient_through_webdav_front_end(site_b, shared) -> None:  # noqa: ANN001
     base = "/remote.php/dav/ocm-received/marie/project"
-    status, body = dav(site_b, "marie", "radioactivity", "PROPFIND", base + "/", headers={"Depth": "1"})
+    status, body = dav(
+        site_b, "marie", "radioactivity", "PROPFIND", base + "/", headers={"Depth": "1"}
+    )
     assert status == 207, body
     assert b"hello.txt" in body
     status, body = dav(site_b, "marie", "radioactivity", "GET", base + "/hello.txt")
@@ -230,34 +342,57 @@ def test_sharer_webdav_auth(site_a, shared) -> None:  # noqa: ANN001
             assert body == b"hello from site A\n"
     # OCM 1.0 peers: Basic with the secret, no share id in the path
     basic = base64.b64encode(f"{shared.token}:".encode()).decode()
-    request = urllib.request.Request(f"{site_a.http}/remote.php/dav/ocm/hello.txt",
-                                     headers={"Authorization": f"Basic {basic}"})
+    request = urllib.request.Request(
+        f"{site_a.http}/remote.php/dav/ocm/hello.txt", headers={"Authorization": f"Basic {basic}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.read() == b"hello from site A\n"
 
 
 def test_write_share_lets_recipient_upload(site_a, site_b, shared) -> None:  # noqa: ANN001
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
-    ok(site_a.ocm.UpdateOCMShare(ocm.UpdateOCMShareRequest(
-        ref=ocmr.ShareReference(id=shared.id),
-        field=[ocm.UpdateOCMShareRequest.UpdateField(
-            access_methods=ocmr.AccessMethod(webdav_options=ocmr.WebDAVAccessMethod(permissions=_editor())))],
-    ), metadata=md_a))
+    ok(
+        site_a.ocm.UpdateOCMShare(
+            ocm.UpdateOCMShareRequest(
+                ref=ocmr.ShareReference(id=shared.id),
+                field=[
+                    ocm.UpdateOCMShareRequest.UpdateField(
+                        access_methods=ocmr.AccessMethod(
+                            webdav_options=ocmr.WebDAVAccessMethod(permissions=_editor())
+                        )
+                    )
+                ],
+            ),
+            metadata=md_a,
+        )
+    )
     upload(site_b, md_b, "/ocm/marie/project/from-b.txt", b"written by B\n")
-    ok(site_b.gateway.CreateContainer(sp.CreateContainerRequest(ref=path_ref("/ocm/marie/project/sub")),
-                                      metadata=md_b))
+    ok(
+        site_b.gateway.CreateContainer(
+            sp.CreateContainerRequest(ref=path_ref("/ocm/marie/project/sub")), metadata=md_b
+        )
+    )
     assert download(site_a, md_a, "/home/einstein/project/from-b.txt") == b"written by B\n"
-    listing = ok(site_a.gateway.ListContainer(sp.ListContainerRequest(ref=path_ref("/home/einstein/project")),
-                                              metadata=md_a)).infos
+    listing = ok(
+        site_a.gateway.ListContainer(
+            sp.ListContainerRequest(ref=path_ref("/home/einstein/project")), metadata=md_a
+        )
+    ).infos
     assert sorted(i.path.rsplit("/", 1)[-1] for i in listing) == ["from-b.txt", "hello.txt", "sub"]
 
 
 def test_unshare_revokes_and_notifies(site_a, site_b, shared) -> None:  # noqa: ANN001
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
-    ok(site_a.ocm.RemoveOCMShare(ocm.RemoveOCMShareRequest(ref=ocmr.ShareReference(id=shared.id)), metadata=md_a))
+    ok(
+        site_a.ocm.RemoveOCMShare(
+            ocm.RemoveOCMShareRequest(ref=ocmr.ShareReference(id=shared.id)), metadata=md_a
+        )
+    )
     # the secret stops working at once on the sharer
-    request = urllib.request.Request(f"{shared_url(site_a, shared)}/hello.txt",
-                                     headers={"Authorization": f"Bearer {shared.token}"})
+    request = urllib.request.Request(
+        f"{shared_url(site_a, shared)}/hello.txt",
+        headers={"Authorization": f"Bearer {shared.token}"},
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 401

@@ -8,18 +8,29 @@ import json
 
 
 def invite_accepted(peer, site, token: str = "no-such-token") -> dict:  # noqa: ANN001
-    return {"recipientProvider": peer.domain, "token": token, "userID": "alice", "email": "alice@peer",
-            "name": "Alice"}
+    return {
+        "recipientProvider": peer.domain,
+        "token": token,
+        "userID": "alice",
+        "email": "alice@peer",
+        "name": "Alice",
+    }
 
 
 def test_unsigned_rejected(site_a, peer) -> None:  # noqa: ANN001
-    status, answer, _ = peer.post(f"{site_a.http}/ocm/invite-accepted", invite_accepted(peer, site_a), sign="none")
+    status, answer, _ = peer.post(
+        f"{site_a.http}/ocm/invite-accepted", invite_accepted(peer, site_a), sign="none"
+    )
     assert status == 401 and "signed" in answer["message"]
 
 
 def test_valid_signature_reaches_the_logic(site_a, peer) -> None:  # noqa: ANN001
-    status, answer, _ = peer.post(f"{site_a.http}/ocm/invite-accepted", invite_accepted(peer, site_a))
-    assert status == 400 and "unknown invite token" in answer["message"]  # authenticated; the token is bad
+    status, answer, _ = peer.post(
+        f"{site_a.http}/ocm/invite-accepted", invite_accepted(peer, site_a)
+    )
+    assert (
+        status == 400 and "unknown invite token" in answer["message"]
+    )  # authenticated; the token is bad
 
 
 def test_forged_signatures_rejected(site_a, peer) -> None:  # noqa: ANN001
@@ -34,13 +45,21 @@ def test_forged_signatures_rejected(site_a, peer) -> None:  # noqa: ANN001
     # digest recomputed but signature not (the signature no longer verifies)
     from corestore.ocm.signatures import content_digest
 
-    status, answer = peer.raw(url, tampered, {"Content-Type": "application/json", **good,
-                                              "Content-Digest": content_digest(tampered),
-                                              "Content-Length": str(len(tampered))})
+    status, answer = peer.raw(
+        url,
+        tampered,
+        {
+            "Content-Type": "application/json",
+            **good,
+            "Content-Digest": content_digest(tampered),
+            "Content-Length": str(len(tampered)),
+        },
+    )
     assert status == 401, answer
     # signed by another key under the peer's key id
-    from corestore.ocm.signatures import SigningKey
     from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from corestore.ocm.signatures import SigningKey
 
     other = SigningKey(ed25519.Ed25519PrivateKey.generate())
     forged = other.sign("POST", url, body)
@@ -48,19 +67,33 @@ def test_forged_signatures_rejected(site_a, peer) -> None:  # noqa: ANN001
     status, answer = peer.raw(url, body, {"Content-Type": "application/json", **forged})
     assert status == 401, answer
     # a signature made for another URL
-    status, answer = peer.raw(url, body, {"Content-Type": "application/json",
-                                          **peer.key.sign("POST", f"{site_a.http}/ocm/shares", body)})
+    status, answer = peer.raw(
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            **peer.key.sign("POST", f"{site_a.http}/ocm/shares", body),
+        },
+    )
     assert status == 401, answer
     # stale 'created'
     import time
 
-    status, answer = peer.raw(url, body, {"Content-Type": "application/json",
-                                          **peer.key.sign("POST", url, body, created=int(time.time()) - 3600)})
+    status, answer = peer.raw(
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            **peer.key.sign("POST", url, body, created=int(time.time()) - 3600),
+        },
+    )
     assert status == 401 and "old" in answer["message"]
     # garbage headers never cause a 500
-    for bad in ({"Signature-Input": "ocm=garbage", "Signature": "ocm=:AAAA:"},
-                {"Signature-Input": 'ocm=("@method");created=1;tag="ocm"', "Signature": "nope"},
-                {"Signature": 'keyId="x",signature="!!"'}):
+    for bad in (
+        {"Signature-Input": "ocm=garbage", "Signature": "ocm=:AAAA:"},
+        {"Signature-Input": 'ocm=("@method");created=1;tag="ocm"', "Signature": "nope"},
+        {"Signature": 'keyId="x",signature="!!"'},
+    ):
         status, _ = peer.raw(url, body, {"Content-Type": "application/json", **bad})
         assert status == 401
 
@@ -87,13 +120,30 @@ def test_draft_cavage_verified(site_a, peer) -> None:  # noqa: ANN001
 def test_allowlist(site_b, launch_site, tmp_path, peer) -> None:  # noqa: ANN001
     """A site whose allowlist does not name the peer refuses it, signed or not (403)."""
     strict = launch_site(tmp_path / "strict", "strict", allowlist=[site_b.domain])
-    status, answer, _ = peer.post(f"{strict.http}/ocm/invite-accepted", invite_accepted(peer, strict))
+    status, answer, _ = peer.post(
+        f"{strict.http}/ocm/invite-accepted", invite_accepted(peer, strict)
+    )
     assert status == 403 and "allowlist" in answer["message"]
-    status, _, _ = peer.post(f"{strict.http}/ocm/shares", {
-        "shareWith": f"marie@{strict.domain}", "name": "x", "providerId": "1", "owner": f"a@{peer.domain}",
-        "sender": f"a@{peer.domain}", "shareType": "user", "resourceType": "folder",
-        "protocol": {"name": "multi", "webdav": {"uri": f"http://{peer.domain}/x", "sharedSecret": "s",
-                                                  "permissions": ["read"]}}})
+    status, _, _ = peer.post(
+        f"{strict.http}/ocm/shares",
+        {
+            "shareWith": f"marie@{strict.domain}",
+            "name": "x",
+            "providerId": "1",
+            "owner": f"a@{peer.domain}",
+            "sender": f"a@{peer.domain}",
+            "shareType": "user",
+            "resourceType": "folder",
+            "protocol": {
+                "name": "multi",
+                "webdav": {
+                    "uri": f"http://{peer.domain}/x",
+                    "sharedSecret": "s",
+                    "permissions": ["read"],
+                },
+            },
+        },
+    )
     assert status == 403
 
 

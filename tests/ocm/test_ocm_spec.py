@@ -1,4 +1,4 @@
-"""Discovery and every OCM request and response against spec.yaml 1.4.0, with a JSON-Schema validator.
+"""Discovery and OCM requests and responses against spec.yaml 1.4.0, with a JSON-Schema validator.
 
 The schemas below encode the spec's required fields and enums (cs3org/OCM-API spec.yaml @a5b5da6,
 ``components.schemas``). Our own additions (``jwksUri`` from the I-D's v07 text) are allowed
@@ -16,10 +16,21 @@ import pytest
 STR = {"type": "string"}
 STRS = {"type": "array", "items": STR}
 
-ERROR = {"type": "object", "required": ["message"], "properties": {
-    "message": STR,
-    "validationErrors": {"type": "array", "items": {"type": "object", "required": ["name", "message"],
-                                                     "properties": {"name": STR, "message": STR}}}}}
+ERROR = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": STR,
+        "validationErrors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "message"],
+                "properties": {"name": STR, "message": STR},
+            },
+        },
+    },
+}
 DISCOVERY = {
     "type": "object",
     "required": ["enabled", "apiVersion", "endPoint", "resourceTypes"],
@@ -28,53 +39,142 @@ DISCOVERY = {
         "apiVersion": STR,
         "endPoint": {"type": "string", "pattern": "^https?://"},
         "provider": STR,
-        "resourceTypes": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["name", "shareTypes", "protocols"],
-            "properties": {
-                "name": STR,
-                "shareTypes": {"type": "array", "contains": {"const": "user"},
-                               "items": {"enum": ["user", "group", "federation"]}},
-                "protocols": {"type": "object", "properties": {
-                    "webdav": {"type": "string", "pattern": "^/"},
-                    "webdav-receive": {"type": "object", "properties": {"uri": {"enum": ["absolute", "relative"]}}},
-                }, "additionalProperties": {"oneOf": [STR, {"type": "object"}]}},
-            }}},
-        "capabilities": {"type": "array", "items": {"enum": [
-            "enforce-mfa", "exchange-token", "http-sig", "invites", "invite-wayf", "notifications",
-            "protocol-object"]}},
-        "criteria": {"type": "array", "items": {"enum": [
-            "must-use-http-sig", "must-exchange-token", "denylist", "allowlist", "must-invite"]}},
+        "resourceTypes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "shareTypes", "protocols"],
+                "properties": {
+                    "name": STR,
+                    "shareTypes": {
+                        "type": "array",
+                        "contains": {"const": "user"},
+                        "items": {"enum": ["user", "group", "federation"]},
+                    },
+                    "protocols": {
+                        "type": "object",
+                        "properties": {
+                            "webdav": {"type": "string", "pattern": "^/"},
+                            "webdav-receive": {
+                                "type": "object",
+                                "properties": {"uri": {"enum": ["absolute", "relative"]}},
+                            },
+                        },
+                        "additionalProperties": {"oneOf": [STR, {"type": "object"}]},
+                    },
+                },
+            },
+        },
+        "capabilities": {
+            "type": "array",
+            "items": {
+                "enum": [
+                    "enforce-mfa",
+                    "exchange-token",
+                    "http-sig",
+                    "invites",
+                    "invite-wayf",
+                    "notifications",
+                    "protocol-object",
+                ]
+            },
+        },
+        "criteria": {
+            "type": "array",
+            "items": {
+                "enum": [
+                    "must-use-http-sig",
+                    "must-exchange-token",
+                    "denylist",
+                    "allowlist",
+                    "must-invite",
+                ]
+            },
+        },
         "tokenEndPoint": {"type": "string", "pattern": "^https?://"},
         "inviteAcceptDialog": STR,
     },
 }
-WEBDAV = {"type": "object", "required": ["uri", "sharedSecret", "permissions"], "properties": {
-    "uri": STR, "sharedSecret": STR, "accessTypes": {"type": "array", "items": {"enum": ["remote", "datatx"]}},
-    "permissions": {"type": "array", "items": {"enum": ["read", "write", "share"]}},
-    "requirements": {"type": "array", "minItems": 1, "items": {"enum": ["must-exchange-token", "must-use-mfa"]}}}}
-NEW_SHARE = {
+WEBDAV = {
     "type": "object",
-    "required": ["shareWith", "name", "providerId", "owner", "sender", "shareType", "resourceType", "protocol"],
+    "required": ["uri", "sharedSecret", "permissions"],
     "properties": {
-        "shareWith": STR, "name": STR, "description": STR, "providerId": STR, "owner": STR, "sender": STR,
-        "ownerDisplayName": STR, "senderDisplayName": STR,
-        "shareType": {"enum": ["user", "group", "federation"]}, "resourceType": STR,
-        "expiration": {"type": "integer"},
-        "protocol": {"type": "object", "required": ["name"], "properties": {"name": STR, "webdav": WEBDAV}},
+        "uri": STR,
+        "sharedSecret": STR,
+        "accessTypes": {"type": "array", "items": {"enum": ["remote", "datatx"]}},
+        "permissions": {"type": "array", "items": {"enum": ["read", "write", "share"]}},
+        "requirements": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"enum": ["must-exchange-token", "must-use-mfa"]},
+        },
     },
 }
-NEW_SHARE_RESPONSE = {"type": "object", "properties": {"recipientDisplayName": STR,
-                                                       "recipientPublicKeys": STRS}}
-NEW_NOTIFICATION = {"type": "object", "required": ["notificationType", "resourceType", "providerId"],
-                    "properties": {"notificationType": STR, "resourceType": STR, "providerId": STR,
-                                   "notification": {"type": "object"}}}
-ACCEPTED_INVITE = {"type": "object", "required": ["recipientProvider", "token", "userID", "email", "name"],
-                   "properties": {k: STR for k in ("recipientProvider", "token", "userID", "email", "name")}}
-ACCEPTED_INVITE_RESPONSE = {"type": "object", "required": ["userID", "email", "name"],
-                            "properties": {k: STR for k in ("userID", "email", "name")}}
-TOKEN_RESPONSE = {"type": "object", "required": ["access_token", "token_type", "expires_in"],
-                  "properties": {"access_token": STR, "token_type": {"const": "Bearer"},
-                                 "expires_in": {"type": "integer"}}}
+NEW_SHARE = {
+    "type": "object",
+    "required": [
+        "shareWith",
+        "name",
+        "providerId",
+        "owner",
+        "sender",
+        "shareType",
+        "resourceType",
+        "protocol",
+    ],
+    "properties": {
+        "shareWith": STR,
+        "name": STR,
+        "description": STR,
+        "providerId": STR,
+        "owner": STR,
+        "sender": STR,
+        "ownerDisplayName": STR,
+        "senderDisplayName": STR,
+        "shareType": {"enum": ["user", "group", "federation"]},
+        "resourceType": STR,
+        "expiration": {"type": "integer"},
+        "protocol": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": STR, "webdav": WEBDAV},
+        },
+    },
+}
+NEW_SHARE_RESPONSE = {
+    "type": "object",
+    "properties": {"recipientDisplayName": STR, "recipientPublicKeys": STRS},
+}
+NEW_NOTIFICATION = {
+    "type": "object",
+    "required": ["notificationType", "resourceType", "providerId"],
+    "properties": {
+        "notificationType": STR,
+        "resourceType": STR,
+        "providerId": STR,
+        "notification": {"type": "object"},
+    },
+}
+ACCEPTED_INVITE = {
+    "type": "object",
+    "required": ["recipientProvider", "token", "userID", "email", "name"],
+    "properties": {k: STR for k in ("recipientProvider", "token", "userID", "email", "name")},
+}
+ACCEPTED_INVITE_RESPONSE = {
+    "type": "object",
+    "required": ["userID", "email", "name"],
+    "properties": {k: STR for k in ("userID", "email", "name")},
+}
+TOKEN_RESPONSE = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": STR,
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer"},
+    },
+}
 
 
 def get_json(url: str) -> dict:
@@ -94,14 +194,22 @@ def test_discovery_conforms(site_a, path) -> None:  # noqa: ANN001
     for rt in doc["resourceTypes"]:
         assert rt["protocols"]["webdav"] == "/remote.php/dav/ocm/"
         assert rt["protocols"]["webdav-receive"] == {"uri": "absolute"}
-    assert set(doc["capabilities"]) == {"exchange-token", "http-sig", "invites", "notifications", "protocol-object"}
+    assert set(doc["capabilities"]) == {
+        "exchange-token",
+        "http-sig",
+        "invites",
+        "notifications",
+        "protocol-object",
+    }
     assert set(doc["criteria"]) == {"must-invite", "must-use-http-sig", "allowlist"}
     assert doc["tokenEndPoint"] == f"{site_a.http}/ocm/token"
     assert doc["inviteAcceptDialog"].startswith(site_a.http)
 
 
 def test_jwks_published(site_a) -> None:  # noqa: ANN001
-    jwks = get_json(site_a.discovery()["jwksUri"]) if False else None  # content type differs: read raw
+    jwks = (
+        get_json(site_a.discovery()["jwksUri"]) if False else None
+    )  # content type differs: read raw
     with urllib.request.urlopen(site_a.discovery()["jwksUri"], timeout=10) as response:
         jwks = json.load(response)
     (key,) = jwks["keys"]
@@ -116,21 +224,44 @@ def test_outgoing_payloads_conform(tmp_path, site_b) -> None:  # noqa: ANN001
     from corestore.ocm.site import OcmSite  # noqa: F401 - the builder lives there
 
     payload = {
-        "shareWith": "marie@b.example", "name": "project", "description": "", "providerId": "id-1",
-        "owner": "einstein@a.example", "sender": "einstein@a.example", "ownerDisplayName": "Albert Einstein",
-        "senderDisplayName": "Albert Einstein", "shareType": "user", "resourceType": "folder",
-        "protocol": {"name": "multi", "webdav": {"uri": "https://a.example/remote.php/dav/ocm/id-1",
-                                                  "sharedSecret": "s", "permissions": ["read"]}},
+        "shareWith": "marie@b.example",
+        "name": "project",
+        "description": "",
+        "providerId": "id-1",
+        "owner": "einstein@a.example",
+        "sender": "einstein@a.example",
+        "ownerDisplayName": "Albert Einstein",
+        "senderDisplayName": "Albert Einstein",
+        "shareType": "user",
+        "resourceType": "folder",
+        "protocol": {
+            "name": "multi",
+            "webdav": {
+                "uri": "https://a.example/remote.php/dav/ocm/id-1",
+                "sharedSecret": "s",
+                "permissions": ["read"],
+            },
+        },
     }
     jsonschema.validate(payload, NEW_SHARE)
 
 
 def test_error_and_response_shapes(site_a, site_b, peer) -> None:  # noqa: ANN001
     endpoint = site_a.discovery()["endPoint"]
-    status, body = peer.raw(f"{endpoint}/shares", b"{not json", {"Content-Type": "application/json"})
+    status, body = peer.raw(
+        f"{endpoint}/shares", b"{not json", {"Content-Type": "application/json"}
+    )
     assert status == 400
     jsonschema.validate(body, ERROR)
-    status, body, _ = peer.post(f"{endpoint}/invite-accepted", {
-        "recipientProvider": peer.domain, "token": "nope", "userID": "u", "email": "u@x", "name": "U"})
+    status, body, _ = peer.post(
+        f"{endpoint}/invite-accepted",
+        {
+            "recipientProvider": peer.domain,
+            "token": "nope",
+            "userID": "u",
+            "email": "u@x",
+            "name": "U",
+        },
+    )
     assert status == 400
     jsonschema.validate(body, ERROR)
