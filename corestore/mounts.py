@@ -15,12 +15,16 @@ mount is ``/home``) form a read-only virtual folder listing the mounts below the
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from corestore.driver import StorageDriver
-from corestore.errors import InvalidPath, NotFound
+from corestore.errors import CorestoreError, InvalidPath, NotFound
 from corestore.paths import join_path, split_path
 from corestore.plugins import DriverRegistry
 from corestore.resources import Reference
@@ -29,6 +33,53 @@ from corestore.serverconfig import MountConfig
 __all__ = ["Mount", "MountTable", "Routed"]
 
 log = logging.getLogger(__name__)
+
+
+_PATH_IN_MESSAGE = re.compile(r"(?:^|(?<=[\s:'\"(]))/[^\s'\"),]*")
+
+
+class _GlobalErrors:
+    """A driver seen from the server: errors name global paths, not the driver's own.
+
+    Drivers report ``not found: /einstein/x``; a client asked for ``/home/einstein/x``. Every
+    coroutine and async generator of the driver is wrapped so that the paths in the messages of
+    the errors it raises get the mount prefix. Everything else passes through.
+    """
+
+    def __init__(self, driver: StorageDriver, prefix: str) -> None:
+        self._driver = driver
+        self._prefix = prefix
+
+    def _globalize(self, exc: CorestoreError) -> None:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (_PATH_IN_MESSAGE.sub(lambda m: self._prefix + m.group(0), exc.args[0]),)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._driver, name)
+        if inspect.isasyncgenfunction(attr):
+
+            @functools.wraps(attr)
+            async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                try:
+                    async for item in attr(*args, **kwargs):
+                        yield item
+                except CorestoreError as exc:
+                    self._globalize(exc)
+                    raise
+
+            return stream
+        if inspect.iscoroutinefunction(attr):
+
+            @functools.wraps(attr)
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await attr(*args, **kwargs)
+                except CorestoreError as exc:
+                    self._globalize(exc)
+                    raise
+
+            return call
+        return attr
 
 
 @dataclass(frozen=True)
@@ -46,6 +97,12 @@ class Mount:
         """The path in the global namespace of a driver path."""
         return join_path(self.segments + split_path(driver_path))
 
+    @functools.cached_property
+    def client(self) -> StorageDriver:
+        """The driver as the server calls it: its errors name global paths."""
+        prefix = join_path(self.segments) if self.segments else ""
+        return _GlobalErrors(self.driver, prefix)  # type: ignore[return-value]
+
 
 @dataclass(frozen=True)
 class Routed:
@@ -56,7 +113,7 @@ class Routed:
 
     @property
     def driver(self) -> StorageDriver:
-        return self.mount.driver
+        return self.mount.client
 
 
 class MountTable:

@@ -93,7 +93,7 @@ class Target:
 
     @property
     def driver(self) -> StorageDriver:
-        return self.mount.driver
+        return self.routed.driver
 
     @property
     def ref(self) -> Reference:

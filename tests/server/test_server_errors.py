@@ -328,6 +328,13 @@ def test_ranges_and_head(gateway: Any, einstein: list, folder: str) -> None:
     assert code(res) == "CODE_FAILED_PRECONDITION"  # a folder cannot be downloaded
 
 
+def test_error_messages_name_global_paths(gateway: Any, einstein: list, folder: str) -> None:
+    """Drivers report their own paths (``/einstein/...``); clients see the namespace's."""
+    res = gateway.Stat(sp.StatRequest(ref=ref(f"{folder}/missing")), metadata=einstein)
+    assert code(res) == "CODE_NOT_FOUND"
+    assert f"{folder}/missing" in res.status.message
+
+
 def test_no_tracebacks_and_still_serving(server: Any, gateway: Any, einstein: list) -> None:
     assert MESSAGES, "the tests above recorded no responses"
     for text in MESSAGES:
