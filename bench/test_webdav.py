@@ -21,11 +21,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from corestore_webdav import WebdavDriver
+from corestore_webdav.servers import WebdavServer, start_rclone, start_wsgidav
 
 from corestore.config import parse_size
 from corestore.resources import Reference, WriteOptions
-from corestore_webdav import WebdavDriver
-from corestore_webdav.servers import WebdavServer, start_rclone, start_wsgidav
 
 SIZE = parse_size(os.environ.get("CORESTORE_BENCH_WEBDAV_SIZE", "1GiB"))
 ROUNDS = 2
@@ -48,7 +48,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module", params=["wsgidav", "rclone"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebdavServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebdavServer]:
     if request.param == "rclone" and shutil.which("rclone") is None:
         pytest.skip("rclone is not installed")
     base = tmp_path_factory.mktemp(request.param)
@@ -60,7 +62,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def _curl(*args: str) -> float:
     began = time.perf_counter()
-    subprocess.run(["curl", "-sSf", "-u", f"{USER}:{PASSWORD}", *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["curl", "-sSf", "-u", f"{USER}:{PASSWORD}", *args], check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - began
 
 
@@ -72,7 +76,9 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
 
 async def _driver_upload(server: WebdavServer, source: Path, name: str) -> None:
     async with WebdavDriver.from_config(server.driver_config()) as driver:
-        await driver.write(Reference.of(f"/{name}"), _file_chunks(source), WriteOptions(expected_size=SIZE))
+        await driver.write(
+            Reference.of(f"/{name}"), _file_chunks(source), WriteOptions(expected_size=SIZE)
+        )
 
 
 async def _driver_download(server: WebdavServer, name: str) -> None:
@@ -95,7 +101,8 @@ def _report(benchmark, server: WebdavServer, direction: str, curl_seconds: float
         ratio_to_curl=round(ratio, 3),
     )
     print(
-        f"\n{server.kind} {direction} {SIZE / 2**30:.2f} GiB: curl {SIZE / curl_seconds / 2**20:.0f} MiB/s, "
+        f"\n{server.kind} {direction} {SIZE / 2**30:.2f} GiB: "
+        f"curl {SIZE / curl_seconds / 2**20:.0f} MiB/s, "
         f"driver {SIZE / driver_seconds / 2**20:.0f} MiB/s, driver/curl time ratio {ratio:.2f}"
     )
 
@@ -103,7 +110,9 @@ def _report(benchmark, server: WebdavServer, direction: str, curl_seconds: float
 def test_upload_vs_curl(benchmark, server: WebdavServer, source: Path) -> None:  # noqa: ANN001
     curl_seconds = min(_curl("-T", str(source), f"{server.url}curl-up.bin") for _ in range(ROUNDS))
     benchmark.pedantic(
-        lambda: asyncio.run(_driver_upload(server, source, "driver-up.bin")), rounds=ROUNDS, iterations=1
+        lambda: asyncio.run(_driver_upload(server, source, "driver-up.bin")),
+        rounds=ROUNDS,
+        iterations=1,
     )
     assert (server.root / "driver-up.bin").stat().st_size == SIZE
     _report(benchmark, server, "upload", curl_seconds)
@@ -112,5 +121,7 @@ def test_upload_vs_curl(benchmark, server: WebdavServer, source: Path) -> None: 
 def test_download_vs_curl(benchmark, server: WebdavServer, source: Path) -> None:  # noqa: ANN001
     _curl("-T", str(source), f"{server.url}down.bin")  # through the server: rclone caches listings
     curl_seconds = min(_curl("-o", "/dev/null", f"{server.url}down.bin") for _ in range(ROUNDS))
-    benchmark.pedantic(lambda: asyncio.run(_driver_download(server, "down.bin")), rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(
+        lambda: asyncio.run(_driver_download(server, "down.bin")), rounds=ROUNDS, iterations=1
+    )
     _report(benchmark, server, "download", curl_seconds)

@@ -72,7 +72,9 @@ async def feed_thread(
     return await worker
 
 
-async def _put_unless_done(queue: asyncio.Queue[Any], item: object, worker: asyncio.Future[Any]) -> bool:
+async def _put_unless_done(
+    queue: asyncio.Queue[Any], item: object, worker: asyncio.Future[Any]
+) -> bool:
     """Queue ``item``; return ``False`` if the worker finished before there was room."""
     if not queue.full():
         queue.put_nowait(item)

@@ -22,8 +22,8 @@ import re
 import time
 import uuid
 import weakref
-from dataclasses import replace
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -254,7 +254,10 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         """PROPFIND depth 0 of one resource."""
         body = propfind_body(extra, allprop=allprop)
         response = await self._call(
-            "PROPFIND", segments, headers={"Depth": "0", **_XML}, content=body,
+            "PROPFIND",
+            segments,
+            headers={"Depth": "0", **_XML},
+            content=body,
             overrides={409: NotFound},
         )
         for entry in self._parse_all(response.content):
@@ -406,7 +409,9 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         entry = await self._propfind_one(segments, extra, allprop=allprop)
         return await self._info(entry, await self._parent_id(segments), metadata_keys)
 
-    async def _entry_or_none(self, segments: tuple[str, ...], allprop: bool = False) -> Entry | None:
+    async def _entry_or_none(
+        self, segments: tuple[str, ...], allprop: bool = False
+    ) -> Entry | None:
         try:
             return await self._propfind_one(segments, _OWN_PROPS, allprop=allprop)
         except NotFound:
@@ -454,7 +459,9 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         if await self._entry_or_none(segments) is not None:
             raise AlreadyExists(join_path(segments))
         await self._call(
-            "MKCOL", segments, collection=True,
+            "MKCOL",
+            segments,
+            collection=True,
             overrides={405: MissingParent, 409: MissingParent, 404: MissingParent},
         )
         if self._scheme == "property":
@@ -730,7 +737,9 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
     async def set_metadata(
         self, ref: Reference, metadata: Mapping[str, str], *, lock_id: str | None = None
     ) -> None:
-        await self._set_props(await self._resolve(ref), {meta_tag(k): v for k, v in metadata.items()})
+        await self._set_props(
+            await self._resolve(ref), {meta_tag(k): v for k, v in metadata.items()}
+        )
 
     async def unset_metadata(
         self, ref: Reference, keys: Sequence[str], *, lock_id: str | None = None
@@ -762,4 +771,3 @@ def _with_checksum(info: ResourceInfo, checksum: Checksum | None) -> ResourceInf
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield  # pragma: no cover
-

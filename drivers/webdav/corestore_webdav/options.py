@@ -50,4 +50,6 @@ class WebdavOptions:
         if self.password and not self.username:
             raise ConfigError("webdav: password given without username")
         if self.chunk_size <= 0 or self.queue_depth <= 0 or self.max_connections <= 0:
-            raise ConfigError("webdav: chunk_size, queue_depth and max_connections must be positive")
+            raise ConfigError(
+                "webdav: chunk_size, queue_depth and max_connections must be positive"
+            )

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
+from xml.sax.saxutils import escape
 
 from corestore.errors import CorestoreError, Unavailable
-from xml.sax.saxutils import escape
 
 __all__ = [
     "CORESTORE_NS",
@@ -73,8 +73,9 @@ def propfind_body(extra: Sequence[str] = (), *, allprop: bool = False) -> bytes:
 
     ``allprop`` asks for everything the server has, dead properties included (for ``"*"``).
     """
+    head = '<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"'
     if allprop:
-        return b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>'
+        return f"{head}><d:allprop/></d:propfind>".encode()
     parts = [f"<d:{name}/>" for name in _BASE_PROPS]
     namespaces: dict[str, str] = {}
     for tag in extra:
@@ -82,8 +83,7 @@ def propfind_body(extra: Sequence[str] = (), *, allprop: bool = False) -> bytes:
         prefix = namespaces.setdefault(ns, f"n{len(namespaces)}")
         parts.append(f"<{prefix}:{local}/>")
     xmlns = "".join(f' xmlns:{p}="{escape(ns)}"' for ns, p in namespaces.items())
-    text = f'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"{xmlns}><d:prop>{"".join(parts)}</d:prop></d:propfind>'
-    return text.encode()
+    return f"{head}{xmlns}><d:prop>{''.join(parts)}</d:prop></d:propfind>".encode()
 
 
 def proppatch_body(set_props: dict[str, str], remove: Sequence[str] = ()) -> bytes:

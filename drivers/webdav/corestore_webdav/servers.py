@@ -80,7 +80,12 @@ def _wait_ready(server: WebdavServer, timeout: float = 30.0) -> WebdavServer:
 
 
 def start_wsgidav(
-    root: Path, workdir: Path, *, username: str = "", password: str = "", dead_properties: bool = True
+    root: Path,
+    workdir: Path,
+    *,
+    username: str = "",
+    password: str = "",
+    dead_properties: bool = True,
 ) -> WebdavServer:
     """Serve ``root`` with wsgidav (cheroot), optionally with basic auth and dead properties."""
     port = free_port()
@@ -116,7 +121,9 @@ def start_wsgidav(
     return _wait_ready(server)
 
 
-def start_rclone(root: Path, workdir: Path, *, username: str = "", password: str = "") -> WebdavServer:
+def start_rclone(
+    root: Path, workdir: Path, *, username: str = "", password: str = ""
+) -> WebdavServer:
     """Serve ``root`` with ``rclone serve webdav`` (needs the ``rclone`` binary on PATH)."""
     exe = shutil.which("rclone")
     if exe is None:

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from corestore_webdav.servers import WebdavServer, start_rclone, start_wsgidav
 
 USER, PASSWORD = "alice", "wonderland"

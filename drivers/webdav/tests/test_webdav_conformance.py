@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from corestore_webdav import WebdavDriver
+from corestore_webdav.servers import WebdavServer
 
 from corestore.testing import DriverTests
 from corestore.testing.core_tests import UNICODE_NAMES
-from corestore_webdav import WebdavDriver
-from corestore_webdav.servers import WebdavServer
 
 FOLDER_ETAGS = (
     "rclone sends no etag for folders and stores no dead properties, so the driver can neither "

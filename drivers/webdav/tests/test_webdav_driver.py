@@ -10,6 +10,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from corestore_webdav import WebdavDriver
+from corestore_webdav.driver import TEMP_PREFIX
+from corestore_webdav.propfind import MultistatusParser, TruncatedListing, meta_key_of, meta_tag
+from corestore_webdav.servers import WebdavServer, free_port
+from corestore_webdav.status import error_for
 
 from corestore.driver import Capability
 from corestore.errors import (
@@ -26,11 +31,6 @@ from corestore.errors import (
 )
 from corestore.resources import Reference, WriteOptions
 from corestore.testing import PeakRSS, generated_stream, list_names, read_all, write_bytes
-from corestore_webdav import WebdavDriver
-from corestore_webdav.driver import TEMP_PREFIX
-from corestore_webdav.propfind import MultistatusParser, TruncatedListing, meta_key_of, meta_tag
-from corestore_webdav.servers import WebdavServer, free_port
-from corestore_webdav.status import error_for
 
 Ref = Reference.of
 GiB = 1 << 30
@@ -61,7 +61,9 @@ async def test_one_gib_streams_with_bounded_memory(server: WebdavServer) -> None
         ref = Ref(f"/big-{server.kind}.bin")
         sent, received = hashlib.sha256(), hashlib.sha256()
         with PeakRSS() as peak:
-            info = await driver.write(ref, generated_stream(GiB, sent), WriteOptions(expected_size=GiB))
+            info = await driver.write(
+                ref, generated_stream(GiB, sent), WriteOptions(expected_size=GiB)
+            )
             count = 0
             async for chunk in driver.open_read(ref):
                 received.update(chunk)
@@ -121,7 +123,9 @@ async def test_if_match_uses_server_etags(server: WebdavServer) -> None:
 
 
 async def test_wrong_password_is_permission_denied(server: WebdavServer) -> None:
-    driver = WebdavDriver.from_config({"url": server.url, "username": server.username, "password": "wrong"})
+    driver = WebdavDriver.from_config(
+        {"url": server.url, "username": server.username, "password": "wrong"}
+    )
     with pytest.raises(PermissionDenied) as caught:
         await driver.open()
     assert "credentials" in caught.value.message
@@ -146,7 +150,9 @@ async def test_unreachable_server_is_unavailable() -> None:
 # -- ids and capabilities per server ----------------------------------------------------------
 
 
-async def test_capabilities_follow_the_server(wsgidav_server: WebdavServer, rclone_server: WebdavServer) -> None:
+async def test_capabilities_follow_the_server(
+    wsgidav_server: WebdavServer, rclone_server: WebdavServer
+) -> None:
     async with open_driver(wsgidav_server) as wsgidav, open_driver(rclone_server) as rclone:
         assert wsgidav.supports(Capability.METADATA) and wsgidav._scheme == "property"
         assert not rclone.supports(Capability.METADATA) and rclone._scheme == "path"
@@ -276,7 +282,7 @@ def test_listing_with_junk_after_it_is_truncated() -> None:
 
 
 async def test_refused_chunked_upload_does_not_spoil_the_connection(server: WebdavServer) -> None:
-    """cheroot answers 409 before reading a chunked body; the rest must not reach the next request."""
+    """cheroot answers 409 before reading a chunked body: the rest must not spoil what follows."""
     async with WebdavDriver.from_config(server.driver_config(max_connections=1)) as driver:
         for _ in range(10):
             with pytest.raises(MissingParent):
@@ -291,7 +297,11 @@ async def test_folder_etags_propagate_on_move(wsgidav_server: WebdavServer) -> N
         await driver.create_container(Ref(f"{folder}/a"))
         await driver.create_container(Ref(f"{folder}/b"))
         await write_bytes(driver, f"{folder}/a/f", b"x")
-        before = [(await driver.stat(Ref(p))).etag for p in ("/", folder, f"{folder}/a", f"{folder}/b")]
+        before = [
+            (await driver.stat(Ref(p))).etag for p in ("/", folder, f"{folder}/a", f"{folder}/b")
+        ]
         await driver.move(Ref(f"{folder}/a/f"), Ref(f"{folder}/b/f"))
-        after = [(await driver.stat(Ref(p))).etag for p in ("/", folder, f"{folder}/a", f"{folder}/b")]
+        after = [
+            (await driver.stat(Ref(p))).etag for p in ("/", folder, f"{folder}/a", f"{folder}/b")
+        ]
         assert all(x != y for x, y in zip(before, after, strict=True))

@@ -9,17 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corestore_webdav.servers import WebdavServer
 from cs3client.auth import Auth
 from cs3client.cs3client import CS3Client
 from cs3client.cs3resource import Resource
 from cs3client.exceptions import AlreadyExistsException, NotFoundException
 
 from corestore.launch import ServerProcess
-from corestore_webdav.servers import WebdavServer
 
 
 @pytest.fixture(scope="module")
-def serve(wsgidav_server: WebdavServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def serve(
+    wsgidav_server: WebdavServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     mount = f"""
 [[mounts]]
 path = "/dav"
@@ -31,7 +33,9 @@ username = "{wsgidav_server.username}"
 password = "{wsgidav_server.password}"
 """
     root: Path = tmp_path_factory.mktemp("serve-webdav")
-    with ServerProcess.start(root, mounts=mount, server='jwt_secret = "webdav-test-secret-0123456789abcdef"') as server:
+    with ServerProcess.start(
+        root, mounts=mount, server='jwt_secret = "webdav-test-secret-0123456789abcdef"'
+    ) as server:
         yield server
 
 
@@ -51,7 +55,9 @@ def _client(server: ServerProcess) -> tuple[CS3Client, Auth]:
     return client, Auth(client)
 
 
-def test_cs3client_round_trip_on_a_webdav_mount(serve: ServerProcess, wsgidav_server: WebdavServer) -> None:
+def test_cs3client_round_trip_on_a_webdav_mount(
+    serve: ServerProcess, wsgidav_server: WebdavServer
+) -> None:
     client, auth = _client(serve)
     folder = f"/dav/cs3-{uuid.uuid4().hex[:8]}"
     client.file.make_dir(auth.get_token(), Resource(abs_path=folder))
@@ -75,7 +81,10 @@ def test_cs3client_round_trip_on_a_webdav_mount(serve: ServerProcess, wsgidav_se
 
     moved = f"{folder}/renamed.txt"
     client.file.rename_file(auth.get_token(), Resource(abs_path=path), Resource(abs_path=moved))
-    assert client.file.stat(auth.get_token(), Resource(abs_path=moved)).id.opaque_id == info.id.opaque_id
+    assert (
+        client.file.stat(auth.get_token(), Resource(abs_path=moved)).id.opaque_id
+        == info.id.opaque_id
+    )
     client.file.remove_file(auth.get_token(), Resource(abs_path=moved))
     with pytest.raises(NotFoundException):
         client.file.stat(auth.get_token(), Resource(abs_path=moved))
