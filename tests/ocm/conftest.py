@@ -170,6 +170,8 @@ class OcmPeer:
         self.cavage_key_id = f"http://{self.domain}/ocm#signature"
         self._loop: Any = None
         self._thread: threading.Thread | None = None
+        #: What sites POSTed to this peer: (path, headers, body), in order.
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
 
     def discovery(self) -> dict[str, Any]:
         base = f"http://{self.domain}"
@@ -179,7 +181,11 @@ class OcmPeer:
             "endPoint": f"{base}/ocm",
             "provider": "test-peer",
             "resourceTypes": [
-                {"name": "folder", "shareTypes": ["user"], "protocols": {"webdav": "/dav/"}}
+                {
+                    "name": "folder",
+                    "shareTypes": ["user"],
+                    "protocols": {"webdav": "/dav/", "webdav-receive": {"uri": "absolute"}},
+                }
             ],
             "publicKey": {"keyId": self.cavage_key_id, "publicKeyPem": self.rsa_pem},
         }
@@ -195,6 +201,12 @@ class OcmPeer:
         async def jwks(request: web.Request) -> web.Response:
             return web.json_response({"keys": [self.key.jwk()]})
 
+        async def record(request: web.Request) -> web.Response:
+            self.received.append((request.path, dict(request.headers), await request.read()))
+            if request.path.endswith("/shares"):
+                return web.json_response({"recipientDisplayName": "Alice Peer"}, status=201)
+            return web.json_response({}, status=201)
+
         ready = threading.Event()
 
         def run() -> None:
@@ -202,7 +214,12 @@ class OcmPeer:
             self._loop = loop
             app = web.Application()
             app.add_routes(
-                [web.get("/.well-known/ocm", discovery), web.get("/.well-known/jwks.json", jwks)]
+                [
+                    web.get("/.well-known/ocm", discovery),
+                    web.get("/.well-known/jwks.json", jwks),
+                    web.post("/ocm/shares", record),
+                    web.post("/ocm/notifications", record),
+                ]
             )
             runner = web.AppRunner(app)
             loop.run_until_complete(runner.setup())
