@@ -400,5 +400,7 @@ def test_unshare_revokes_and_notifies(site_a, site_b, shared) -> None:  # noqa: 
     assert _received(site_b, md_b) == []
     res = site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=md_b)
     assert code(res.status) == "CODE_NOT_FOUND"
+    # secrets never reach the logs of either site
+    assert shared.token not in site_a.server.output() and shared.token not in site_b.server.output()
     # the sharer's data is untouched
     assert download(site_a, md_a, "/home/einstein/project/hello.txt") == b"hello from site A\n"
