@@ -22,11 +22,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from corestore_s3 import S3Driver
+from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
 
 from corestore.config import parse_size
 from corestore.resources import Reference, WriteOptions
-from corestore_s3 import S3Driver
-from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
 
 SIZE = parse_size(os.environ.get("CORESTORE_BENCH_S3_SIZE", "1GiB"))
 ROUNDS = 2
@@ -89,7 +89,9 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
 
 async def _driver_upload(moto: MotoServer, bucket: str, source: Path, name: str) -> None:
     async with S3Driver.from_config(driver_config(moto, bucket)) as driver:
-        await driver.write(Reference.of(f"/{name}"), _file_chunks(source), WriteOptions(expected_size=SIZE))
+        await driver.write(
+            Reference.of(f"/{name}"), _file_chunks(source), WriteOptions(expected_size=SIZE)
+        )
 
 
 async def _driver_download(moto: MotoServer, bucket: str, name: str) -> None:

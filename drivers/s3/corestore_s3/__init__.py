@@ -5,7 +5,6 @@ botocore are imported only when a driver is opened.
 """
 
 from corestore import hookimpl
-
 from corestore_s3.driver import S3Driver
 from corestore_s3.options import S3Options
 

@@ -50,7 +50,6 @@ from corestore.resources import (
     guess_mime_type,
 )
 from corestore.streams import StreamDigest
-
 from corestore_s3.errors import s3_errors
 from corestore_s3.layout import Layout, Meta, derived_id, path_of_derived_id
 from corestore_s3.options import S3Options
@@ -395,8 +394,10 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         key = self._layout.marker_key(segments)
         what = join_path(segments)
         head = await self._head(key, what)
-        if head is None and segments and not await self._prefix_has_objects(
-            self._layout.folder_prefix(segments)
+        if (
+            head is None
+            and segments
+            and not await self._prefix_has_objects(self._layout.folder_prefix(segments))
         ):
             return  # deleted meanwhile: don't resurrect it
         meta = Meta.decode(head["Metadata"]) if head else Meta(id=derived_id(segments))
@@ -486,7 +487,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
                 await self._purge(prefix, what, exact=False)
             else:
                 async for page in self._pages("list_objects_v2", what, Prefix=prefix):
-                    await self._delete_keys([item["Key"] for item in page.get("Contents", [])], what)
+                    await self._delete_keys(
+                        [item["Key"] for item in page.get("Contents", [])], what
+                    )
         else:
             keys = [self._layout.file_key(segments)]
             if node.meta.id:
@@ -512,7 +515,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         if node.is_dir:
             await self._move_tree(node, dst)
         else:
-            await self._move_object(self._layout.file_key(src), self._layout.file_key(dst), node.head)
+            await self._move_object(
+                self._layout.file_key(src), self._layout.file_key(dst), node.head
+            )
             await self._remove([self._layout.file_key(src)], join_path(src))
         await self._bump(src[:-1], dst[:-1])
         return self._info(await self._require(dst), parent_id)
@@ -537,7 +542,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
             )
             await self._remove(keys, what)
 
-    async def _move_object(self, src_key: str, dst_key: str, head: Mapping[str, Any] | None) -> None:
+    async def _move_object(
+        self, src_key: str, dst_key: str, head: Mapping[str, Any] | None
+    ) -> None:
         """Copy one object to its new key and point its index entry there."""
         segments = self._layout.segments_of_key(src_key)
         new_segments = self._layout.segments_of_key(dst_key)
@@ -675,7 +682,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         head = {"Metadata": final.encode(), "ContentLength": digest.size}
         return self._info(_Node(segments, False, head), parent_id)
 
-    async def _drop_version(self, segments: tuple[str, ...], head: Mapping[str, Any] | None) -> None:
+    async def _drop_version(
+        self, segments: tuple[str, ...], head: Mapping[str, Any] | None
+    ) -> None:
         version = (head or {}).get("VersionId")
         if version and version != "null":
             with s3_errors(join_path(segments)):
@@ -705,7 +714,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
     async def unset_metadata(
         self, ref: Reference, keys: Sequence[str], *, lock_id: str | None = None
     ) -> None:
-        await self._change_metadata(ref, lambda user: {k: v for k, v in user.items() if k not in keys})
+        await self._change_metadata(
+            ref, lambda user: {k: v for k, v in user.items() if k not in keys}
+        )
 
     async def _change_metadata(self, ref: Reference, change: Any) -> None:
         """Rewrite the object's metadata: a PUT for a marker, a copy onto itself for a file."""
@@ -714,7 +725,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         meta = node.meta
         if node.is_dir:
             base = meta if node.head is not None else Meta(id=derived_id(segments))
-            updated = base.replace(user=change(dict(meta.user or {})), etag=base.etag or _new_token())
+            updated = base.replace(
+                user=change(dict(meta.user or {})), etag=base.etag or _new_token()
+            )
             await self._put_marker(self._layout.marker_key(segments), updated, join_path(segments))
             return
         assert node.head is not None
@@ -723,6 +736,8 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         updated = meta.replace(user=change(dict(meta.user or {})))
         key = self._layout.file_key(segments)
         await self._copy(key, key, node.head, updated)
+        if self._versioned:  # same content: the pre-change copy is not a version worth keeping
+            await self._drop_version(segments, node.head)
 
     # -- versions -----------------------------------------------------------------------------
 
@@ -789,7 +804,9 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         ):  # fmt: skip
             yield chunk
 
-    async def restore_version(self, ref: Reference, key: str, *, lock_id: str | None = None) -> None:
+    async def restore_version(
+        self, ref: Reference, key: str, *, lock_id: str | None = None
+    ) -> None:
         segments, node = await self._file(ref)
         head = await self._version_head(segments, key)
         current = node.meta
@@ -800,4 +817,3 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         object_key = self._layout.file_key(segments)
         await self._copy(object_key, object_key, head, restored, version_id=key)
         await self._bump(segments[:-1])
-

@@ -86,7 +86,9 @@ def translate(exc: BaseException, what: str = "") -> CorestoreError:
         if cls is None:
             return CorestoreError(f"storage backend error {code}{suffix}")
         if cls is PermissionDenied:
-            return PermissionDenied(f"the S3 backend refused the credentials or access ({code}){suffix}")
+            return PermissionDenied(
+                f"the S3 backend refused the credentials or access ({code}){suffix}"
+            )
         return cls(f"{cls.default_message}{suffix}")
     name = type(exc).__name__
     if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
@@ -102,6 +104,7 @@ def _is_transport_error(exc: BaseException) -> bool:
         if cls.__module__.startswith(("botocore", "aiohttp")) and cls.__name__ in (
             "HTTPClientError", "ConnectionError", "EndpointConnectionError",
             "ResponseStreamingError", "ClientError", "ReadTimeoutError", "ConnectTimeoutError",
+            "IncompleteReadError",
         ):  # fmt: skip
             return error_code(exc) is None
     return False

@@ -157,4 +157,3 @@ def path_of_derived_id(resource_id: str) -> str | None:
         )
     except ValueError:
         return None
-

@@ -28,7 +28,8 @@ class S3Options:
     session_token: str = option("", doc="session token for temporary credentials", secret=True)
     create_bucket: bool = option(False, doc="create the bucket on open if it does not exist")
     part_size: ByteSize = option(
-        ByteSize(8 << 20), doc="multipart part size; upload memory is about 2 x part_size x concurrency"
+        ByteSize(8 << 20),
+        doc="multipart part size; upload memory is about 2 x part_size x concurrency",
     )
     range_size: ByteSize = option(
         ByteSize(256 << 20), doc="bytes per ranged GET (streamed: costs requests, not memory)"

@@ -23,7 +23,6 @@ from typing import Any
 from corestore.errors import Aborted, ETagMismatch, InsufficientStorage, Unavailable
 from corestore.resources import Checksum
 from corestore.streams import StreamDigest
-
 from corestore_s3.errors import s3_errors
 
 __all__ = ["MAX_PARTS", "download", "upload"]
@@ -69,7 +68,9 @@ async def upload(
         if second is None:
             checksum = digest.verify()
             with s3_errors(what):
-                await client.put_object(Bucket=bucket, Key=key, Body=first or b"", **extras(checksum))
+                await client.put_object(
+                    Bucket=bucket, Key=key, Body=first or b"", **extras(checksum)
+                )
             return checksum
         head = [first, second]
         del first, second  # _multipart owns them now, so sent parts can be freed

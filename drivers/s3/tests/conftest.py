@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
-
 from corestore_s3 import S3Driver
+from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,13 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from corestore_s3 import S3Driver
+from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
 
 from corestore.driver import Capability
 from corestore.errors import ConfigError, InvalidPath, NotFound, PermissionDenied, Unavailable
 from corestore.resources import Reference, ResourceType, WriteOptions
 from corestore.testing import PeakRSS, generated_stream, list_names, read_all, write_bytes
-from corestore_s3 import S3Driver
-from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
 
 Ref = Reference.of
 MiB = 1 << 20
@@ -266,3 +266,72 @@ def test_plugin_import_is_cheap() -> None:
         "assert 's3fs' not in sys.modules and 'botocore' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _CuttingProxy:
+    """A loopback TCP proxy to moto that drops the connection once, after ``cut_after`` bytes
+    of response: a real network fault in the middle of a GET body."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.cut_after: int | None = None
+        self.connections = 0
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, cut: bool) -> None:
+            sent = 0
+            try:
+                while data := await src.read(65536):
+                    if cut and self.cut_after is not None and sent + len(data) > self.cut_after:
+                        dst.write(data[: self.cut_after - sent])
+                        self.cut_after = None  # only once
+                        raise ConnectionResetError
+                    sent += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+
+
+async def test_read_resumes_after_a_dropped_connection(moto: MotoServer) -> None:
+    bucket = moto.new_bucket(versioned=False)
+    proxy = _CuttingProxy(int(moto.endpoint.rsplit(":", 1)[1]))
+    endpoint = await proxy.start()
+    config = driver_config(moto, bucket, part_size="5MiB")
+    config["endpoint"] = endpoint
+    try:
+        async with S3Driver.from_config(config) as driver:
+            data = bytes(range(256)) * (12 * MiB // 256)
+            await write_bytes(driver, "/f", data, chunk_size=MiB)
+            proxy.cut_after = 5 * MiB
+            before = proxy.connections
+            assert await read_all(driver, "/f") == data
+            assert proxy.cut_after is None, "the connection was never cut"
+            assert proxy.connections > before, "no new connection: the read did not resume"
+    finally:
+        assert proxy.server is not None
+        proxy.server.close()
+
+
+async def test_metadata_changes_do_not_add_versions(moto: MotoServer) -> None:
+    async with _open(moto, moto.new_bucket(versioned=True)) as driver:
+        await write_bytes(driver, "/f", b"v1")
+        second = await write_bytes(driver, "/f", b"v2")
+        await driver.set_metadata(Ref("/f"), {"k": "v"})
+        await driver.unset_metadata(Ref("/f"), ["k"])
+        versions = [v async for v in driver.list_versions(Ref("/f"))]
+        assert [v.size for v in versions] == [2]
+        assert (await driver.stat(Ref("/f"))).etag == second.etag
+        assert await read_all(driver, "/f") == b"v2"

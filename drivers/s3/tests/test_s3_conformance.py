@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
+from corestore_s3 import S3Driver
+from corestore_s3.testing import MotoServer, driver_config
 
 from corestore.driver import Capability
 from corestore.testing import DriverTests
-from corestore_s3 import S3Driver
-
-from corestore_s3.testing import MotoServer, driver_config
 
 
 class TestS3Conformance(DriverTests):

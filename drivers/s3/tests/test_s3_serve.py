@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from corestore_s3.testing import MotoServer
 
 from corestore.launch import ServerProcess
-from corestore_s3.testing import MotoServer
 
 pytest.importorskip("cs3client")
 
@@ -21,8 +21,10 @@ from cs3client.exceptions import NotFoundException  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def served(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    """A server whose /home mount is a prefix of a fresh versioned bucket; yields it and the bucket."""
+def served(
+    moto: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, str]]:
+    """A server whose /home mount is a prefix of a fresh versioned bucket (yielded with it)."""
     bucket = moto.new_bucket(versioned=True)
     mount = f"""
 [[mounts]]
