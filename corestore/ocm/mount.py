@@ -18,7 +18,16 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 from corestore.driver import StorageDriver
-from corestore.errors import ConfigError, NotFound, PermissionDenied, Unauthenticated, Unimplemented
+from corestore.errors import (
+    ConfigError,
+    CorestoreError,
+    NotAFolder,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unimplemented,
+)
+from corestore.ocm.remotefile import RemoteFile
 from corestore.ocm.site import OcmSite
 from corestore.ocm.store import ReceivedShare
 from corestore.paths import join_path, split_path
@@ -55,10 +64,14 @@ class ReceivedSharesDriver(StorageDriver):
         super().__init__(None)
         self.site = site
         self._drivers: dict[str, StorageDriver] = {}
+        self._files: dict[str, RemoteFile] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         site.on_received_removed.append(self._forget)
 
     async def aclose(self) -> None:
+        files, self._files = self._files, {}
+        for remote in files.values():
+            await remote.aclose()
         drivers, self._drivers = self._drivers, {}
         for driver in drivers.values():
             try:
@@ -67,9 +80,17 @@ class ReceivedSharesDriver(StorageDriver):
                 log.exception("closing an OCM share client failed")
 
     def _forget(self, share_id: str) -> None:
-        driver = self._drivers.pop(share_id, None)
-        if driver is not None:
-            asyncio.get_running_loop().create_task(driver.aclose())
+        clients = (self._drivers.pop(share_id, None), self._files.pop(share_id, None))
+        for client in clients:
+            if client is not None:
+                asyncio.get_running_loop().create_task(client.aclose())
+
+    def _file(self, share: ReceivedShare) -> RemoteFile:
+        remote = self._files.get(share.id)
+        if remote is None:
+            remote = RemoteFile(share.uri, share.secret, self.site.options.timeout)
+            self._files[share.id] = remote
+        return remote
 
     # -- access control (called by the storage service) ----------------------------------------
 
@@ -154,6 +175,8 @@ class ReceivedSharesDriver(StorageDriver):
         share = self._names(segments[0]).get(segments[1])
         if share is None:
             raise NotFound(f"no accepted share named {segments[1]!r}")
+        if share.resource_type != "folder" and len(segments) > 2:
+            raise NotFound(f"{segments[1]} is a shared file: it has no children")
         return segments, share, Reference.of(join_path(segments[2:]))
 
     async def _driver(self, share: ReceivedShare) -> StorageDriver:
@@ -165,9 +188,7 @@ class ReceivedSharesDriver(StorageDriver):
             driver = self._drivers.get(share.id)
             if driver is None:
                 if share.resource_type != "folder":
-                    raise Unimplemented(
-                        "received single-file shares are listed but not yet accessible"
-                    )
+                    raise NotAFolder(f"{share.name} is a shared file")
                 from corestore_webdav.driver import WebdavDriver
                 from corestore_webdav.options import WebdavOptions
 
@@ -209,6 +230,8 @@ class ReceivedSharesDriver(StorageDriver):
         segments, share, inner = await self._locate(ref)
         if share is None:
             return self._virtual(join_path(segments), f"u:{segments[0]}" if segments else "root")
+        if share.resource_type != "folder":
+            return await self._file(share).stat(share.id, join_path(segments[:2]))
         driver = await self._driver(share)
         return self._outer(
             share, segments[:2], await driver.stat(inner, metadata_keys=metadata_keys)
@@ -230,14 +253,17 @@ class ReceivedSharesDriver(StorageDriver):
                         self._virtual(path, f"s:{received.id}:"), etag=_etag(received.id)
                     )
                 else:
-                    yield ResourceInfo(
-                        id=f"s:{received.id}:",
-                        path=path,
-                        type=ResourceType.FILE,
-                        size=0,
-                        mtime=received.ctime,
-                        etag=_etag(received.id),
-                    )
+                    try:
+                        yield await self._file(received).stat(received.id, path)
+                    except CorestoreError:  # the sharer is away: still show the share
+                        yield ResourceInfo(
+                            id=f"s:{received.id}:",
+                            path=path,
+                            type=ResourceType.FILE,
+                            size=0,
+                            mtime=received.ctime,
+                            etag=_etag(received.id),
+                        )
             return
         driver = await self._driver(share)
         async for info in driver.list_container(inner, metadata_keys=metadata_keys):
@@ -279,6 +305,12 @@ class ReceivedSharesDriver(StorageDriver):
     async def open_read(
         self, ref: Reference, byte_range: ByteRange | None = None
     ) -> AsyncIterator[bytes]:
+        segments, file_share, _ = await self._locate(ref)
+        if file_share is not None and file_share.resource_type != "folder":
+            path = join_path(segments[:2])
+            async for chunk in self._file(file_share).open_read(path, byte_range):
+                yield chunk
+            return
         share, segments, driver, inner = await self._inner(ref)
         async for chunk in driver.open_read(inner, byte_range):
             yield chunk
@@ -289,12 +321,17 @@ class ReceivedSharesDriver(StorageDriver):
         chunks: AsyncIterable[bytes],
         options: WriteOptions = WriteOptions(),  # noqa: B008 - frozen, shared safely
     ) -> ResourceInfo:
+        segments, file_share, _ = await self._locate(ref)
+        if file_share is not None and file_share.resource_type != "folder":
+            path = join_path(segments[:2])
+            await self._file(file_share).write(path, chunks, options)
+            return await self._file(file_share).stat(file_share.id, path)
         share, segments, driver, inner = await self._inner(ref)
         return self._outer(share, segments[:2], await driver.write(inner, chunks, options))
 
     async def get_quota(self, ref: Reference) -> Quota:
         segments, share, inner = await self._locate(ref)
-        if share is None:
+        if share is None or share.resource_type != "folder":
             return Quota(total=0, used=0)
         return await (await self._driver(share)).get_quota(inner)
 

@@ -381,6 +381,74 @@ def test_write_share_lets_recipient_upload(site_a, site_b, shared) -> None:  # n
     assert sorted(i.path.rsplit("/", 1)[-1] for i in listing) == ["from-b.txt", "hello.txt", "sub"]
 
 
+def test_file_share(site_a, site_b, connected) -> None:  # noqa: ANN001
+    """A single file shared read-only, then with write: the recipient reads, then overwrites it."""
+    md_a, md_b = site_a.login("einstein"), site_b.login("marie")
+    upload(site_a, md_a, "/home/einstein/notes.txt", b"version 1\n")
+    info = ok(
+        site_a.gateway.Stat(sp.StatRequest(ref=path_ref("/home/einstein/notes.txt")), metadata=md_a)
+    ).info
+    share = ok(
+        site_a.ocm.CreateOCMShare(
+            ocm.CreateOCMShareRequest(
+                resource_id=info.id,
+                grantee=spr.Grantee(
+                    type=spr.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": site_b.domain}
+                ),
+                recipient_mesh_provider=prov.ProviderInfo(domain=site_b.domain),
+            ),
+            metadata=md_a,
+        )
+    ).share
+    (received,) = [r for r in _received(site_b, md_b) if r.remote_share_id == share.id.opaque_id]
+    assert received.resource_type == spr.RESOURCE_TYPE_FILE
+    ok(
+        site_b.ocm.UpdateReceivedOCMShare(
+            ocm.UpdateReceivedOCMShareRequest(
+                share=ocmr.ReceivedShare(id=received.id, state=ocmr.SHARE_STATE_ACCEPTED),
+                update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+            ),
+            metadata=md_b,
+        )
+    )
+    stat = ok(
+        site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/notes.txt")), metadata=md_b)
+    ).info
+    assert (stat.type, stat.size) == (spr.RESOURCE_TYPE_FILE, 10)
+    listing = ok(
+        site_b.gateway.ListContainer(
+            sp.ListContainerRequest(ref=path_ref("/ocm/marie")), metadata=md_b
+        )
+    ).infos
+    assert "/ocm/marie/notes.txt" in [i.path for i in listing]
+    assert download(site_b, md_b, "/ocm/marie/notes.txt") == b"version 1\n"
+    with pytest.raises(PermissionError, match="CODE_PERMISSION_DENIED"):
+        upload(site_b, md_b, "/ocm/marie/notes.txt", b"nope")
+    ok(
+        site_a.ocm.UpdateOCMShare(
+            ocm.UpdateOCMShareRequest(
+                ref=ocmr.ShareReference(id=share.id),
+                field=[
+                    ocm.UpdateOCMShareRequest.UpdateField(
+                        access_methods=ocmr.AccessMethod(
+                            webdav_options=ocmr.WebDAVAccessMethod(permissions=_editor())
+                        )
+                    )
+                ],
+            ),
+            metadata=md_a,
+        )
+    )
+    upload(site_b, md_b, "/ocm/marie/notes.txt", b"version 2 from B\n")
+    assert download(site_a, md_a, "/home/einstein/notes.txt") == b"version 2 from B\n"
+    # Reva-style receivers address a file share as <share>/<file name>: the sharer resolves it
+    request = urllib.request.Request(
+        f"{shared_url(site_a, share)}/notes.txt", headers={"Authorization": f"Bearer {share.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.read() == b"version 2 from B\n"
+
+
 def test_unshare_revokes_and_notifies(site_a, site_b, shared) -> None:  # noqa: ANN001
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
     ok(
@@ -397,7 +465,7 @@ def test_unshare_revokes_and_notifies(site_a, site_b, shared) -> None:  # noqa: 
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 401
     # the receiver handled SHARE_UNSHARED: the share and its folder are gone
-    assert _received(site_b, md_b) == []
+    assert shared.id.opaque_id not in [r.remote_share_id for r in _received(site_b, md_b)]
     res = site_b.gateway.Stat(sp.StatRequest(ref=path_ref("/ocm/marie/project")), metadata=md_b)
     assert code(res.status) == "CODE_NOT_FOUND"
     # secrets never reach the logs of either site
