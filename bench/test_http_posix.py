@@ -38,8 +38,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("bench-http")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("bench-http")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)  # several GiB: never leave them behind
 
 
 @pytest.fixture(scope="module")
