@@ -381,6 +381,23 @@ def test_write_share_lets_recipient_upload(site_a, site_b, shared) -> None:  # n
     assert sorted(i.path.rsplit("/", 1)[-1] for i in listing) == ["from-b.txt", "hello.txt", "sub"]
 
 
+def test_forged_unshare_notification_is_ignored(site_a, site_b, shared, peer) -> None:  # noqa: ANN001
+    """Someone other than the sharer cannot revoke marie's share on B: unsigned or signed with a key
+    that is not the sharer's, SHARE_UNSHARED is refused and the share keeps working."""
+    note = {
+        "notificationType": "SHARE_UNSHARED",
+        "resourceType": "folder",
+        "providerId": shared.id.opaque_id,
+    }
+    url = f"{site_b.http}/ocm/notifications"
+    for sign in ("none", "rfc9421", "cavage"):
+        status, answer, _ = peer.post(url, note, sign=sign)
+        assert status == 401, (sign, answer)
+    md_b = site_b.login("marie")
+    assert shared.id.opaque_id in [r.remote_share_id for r in _received(site_b, md_b)]
+    assert download(site_b, md_b, "/ocm/marie/project/hello.txt") == b"hello from site A\n"
+
+
 def test_file_share(site_a, site_b, connected) -> None:  # noqa: ANN001
     """A single file shared read-only, then with write: the recipient reads, then overwrites it."""
     md_a, md_b = site_a.login("einstein"), site_b.login("marie")
@@ -472,3 +489,32 @@ def test_unshare_revokes_and_notifies(site_a, site_b, shared) -> None:  # noqa: 
     assert shared.token not in site_a.server.output() and shared.token not in site_b.server.output()
     # the sharer's data is untouched
     assert download(site_a, md_a, "/home/einstein/project/hello.txt") == b"hello from site A\n"
+
+    # sharing again, with write: the recipient accepts the new share and uploads; the sharer sees it
+    again = ok(
+        site_a.ocm.CreateOCMShare(
+            ocm.CreateOCMShareRequest(
+                resource_id=shared.resource_id,
+                grantee=spr.Grantee(
+                    type=spr.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": site_b.domain}
+                ),
+                recipient_mesh_provider=prov.ProviderInfo(domain=site_b.domain),
+                access_methods=[
+                    ocmr.AccessMethod(webdav_options=ocmr.WebDAVAccessMethod(permissions=_editor()))
+                ],
+            ),
+            metadata=md_a,
+        )
+    ).share
+    (received,) = [r for r in _received(site_b, md_b) if r.remote_share_id == again.id.opaque_id]
+    ok(
+        site_b.ocm.UpdateReceivedOCMShare(
+            ocm.UpdateReceivedOCMShareRequest(
+                share=ocmr.ReceivedShare(id=received.id, state=ocmr.SHARE_STATE_ACCEPTED),
+                update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+            ),
+            metadata=md_b,
+        )
+    )
+    upload(site_b, md_b, "/ocm/marie/project/again.txt", b"shared again\n")
+    assert download(site_a, md_a, "/home/einstein/project/again.txt") == b"shared again\n"
