@@ -35,6 +35,8 @@ from corestore.metrics import current_driver
 __all__ = ["Undecodable", "add_servicer", "ok", "rpc"]
 
 log = logging.getLogger("corestore.grpc")
+#: One line per RPC (name, code, driver, duration), with the request id like every other line.
+access_log = logging.getLogger("corestore.access")
 
 
 class Undecodable:
@@ -82,8 +84,12 @@ def rpc(
 
         def finish(self: Any, started: float, status: status_pb2.Status) -> None:
             code = code_pb2.Code.Name(status.code)
-            self.state.metrics.observe(
-                name, code, time.perf_counter() - started, error=status.code != code_pb2.CODE_OK
+            seconds = time.perf_counter() - started
+            self.state.metrics.observe(name, code, seconds, error=status.code != code_pb2.CODE_OK)
+            access_log.info(
+                "%s",
+                name,
+                extra={"code": code, "driver": current_driver.get(), "ms": round(seconds * 1e3, 2)},
             )
 
         if inspect.isasyncgenfunction(fn):

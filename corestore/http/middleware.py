@@ -20,6 +20,7 @@ from corestore.metrics import Metrics, current_driver
 __all__ = ["error_middleware"]
 
 log = logging.getLogger("corestore.http")
+access_log = logging.getLogger("corestore.access")
 
 #: What reading a request body raises when the client hangs up or sends less than announced.
 _CLIENT_GONE = (ConnectionError, ClientPayloadError)
@@ -58,11 +59,16 @@ def error_middleware(
             response = web.Response(status=500, text=f"internal error (request id {rid})\n")
         if not response.prepared:
             response.headers["X-Request-Id"] = rid
-        metrics.observe(
-            operation,
-            str(response.status),
-            time.perf_counter() - started,
-            error=response.status >= 400,
+        seconds = time.perf_counter() - started
+        metrics.observe(operation, str(response.status), seconds, error=response.status >= 400)
+        access_log.info(
+            "%s",
+            where,
+            extra={
+                "status": response.status,
+                "driver": current_driver.get(),
+                "ms": round(seconds * 1e3, 2),
+            },
         )
         return response
 
