@@ -60,12 +60,20 @@ def server(
         yield srv
 
 
-def _curl(*args: str) -> float:
+def _curl(server: WebdavServer, *args: str) -> float:
     began = time.perf_counter()
-    subprocess.run(
-        ["curl", "-sSf", "-u", f"{USER}:{PASSWORD}", *args], check=True, stdout=subprocess.DEVNULL
+    done = subprocess.run(
+        ["curl", "-sS", "-u", f"{USER}:{PASSWORD}", "-o", "/dev/null", "-w", "%{http_code}", *args],
+        capture_output=True,
+        text=True,
     )
-    return time.perf_counter() - began
+    elapsed = time.perf_counter() - began
+    if done.returncode or not done.stdout.startswith("2"):
+        log = server.log.read_text()[-2000:]
+        pytest.fail(
+            f"curl {args[0]} failed: HTTP {done.stdout} {done.stderr}\n{server.kind} log:\n{log}"
+        )
+    return elapsed
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -108,7 +116,9 @@ def _report(benchmark, server: WebdavServer, direction: str, curl_seconds: float
 
 
 def test_upload_vs_curl(benchmark, server: WebdavServer, source: Path) -> None:  # noqa: ANN001
-    curl_seconds = min(_curl("-T", str(source), f"{server.url}curl-up.bin") for _ in range(ROUNDS))
+    curl_seconds = min(
+        _curl(server, "-T", str(source), f"{server.url}curl-up.bin") for _ in range(ROUNDS)
+    )
     benchmark.pedantic(
         lambda: asyncio.run(_driver_upload(server, source, "driver-up.bin")),
         rounds=ROUNDS,
@@ -119,8 +129,10 @@ def test_upload_vs_curl(benchmark, server: WebdavServer, source: Path) -> None: 
 
 
 def test_download_vs_curl(benchmark, server: WebdavServer, source: Path) -> None:  # noqa: ANN001
-    _curl("-T", str(source), f"{server.url}down.bin")  # through the server: rclone caches listings
-    curl_seconds = min(_curl("-o", "/dev/null", f"{server.url}down.bin") for _ in range(ROUNDS))
+    _curl(
+        server, "-T", str(source), f"{server.url}down.bin"
+    )  # through the server: rclone caches listings
+    curl_seconds = min(_curl(server, f"{server.url}down.bin") for _ in range(ROUNDS))
     benchmark.pedantic(
         lambda: asyncio.run(_driver_download(server, "down.bin")), rounds=ROUNDS, iterations=1
     )

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from corestore.driver import Capability, StorageDriver, SupportsMetadata
+from corestore.driver import Capability, StorageDriver, SupportsLocks, SupportsMetadata
 from corestore.errors import (
     AlreadyExists,
     ConfigError,
@@ -41,10 +41,12 @@ from corestore.errors import (
     NotFound,
     PermissionDenied,
 )
+from corestore.locks import check_lock_for_write, check_lock_holder, check_new_lock, live_lock
 from corestore.paths import join_path, split_path
 from corestore.resources import (
     ByteRange,
     Checksum,
+    Lock,
     Quota,
     Reference,
     ResourceInfo,
@@ -54,11 +56,13 @@ from corestore.resources import (
 )
 from corestore.streams import StreamDigest, rechunk
 from corestore_webdav.bridge import feed_thread, stream_from_thread
+from corestore_webdav.lockprop import dump_lock, load_lock
 from corestore_webdav.options import WebdavOptions
 from corestore_webdav.propfind import (
     CORESTORE_NS,
     ETAG_PROP,
     ID_PROP,
+    LOCK_PROP,
     OC_FILEID,
     QUOTA_PROPS,
     Entry,
@@ -84,12 +88,16 @@ ROOT_ID = "root"
 LISTING_ATTEMPTS = 4
 _FRAGILE_NAME = re.compile(r"[;\x00-\x1f\x7f]")
 #: Properties every PROPFIND asks for besides the standard ones.
-_OWN_PROPS = (OC_FILEID, ID_PROP, ETAG_PROP)
+_OWN_PROPS = (OC_FILEID, ID_PROP, ETAG_PROP, LOCK_PROP)
 _XML = {"Content-Type": "application/xml; charset=utf-8"}
 
 
-class WebdavDriver(StorageDriver, SupportsMetadata):
-    """Files on a WebDAV server. Metadata needs dead properties (PROPPATCH), else it is dropped."""
+class WebdavDriver(StorageDriver, SupportsMetadata, SupportsLocks):
+    """Files on a WebDAV server.
+
+    Metadata and locks live in dead properties; on a server without PROPPATCH both capabilities
+    are dropped at :meth:`open`.
+    """
 
     name = "webdav"
     Options = WebdavOptions
@@ -142,7 +150,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             await self.aclose()
             raise
         if not self._dead_props:
-            self.narrow_capabilities({Capability.METADATA})
+            self.narrow_capabilities({Capability.METADATA, Capability.LOCKS})
 
     async def aclose(self) -> None:
         if self._background:
@@ -393,6 +401,7 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             parent_id=parent_id,
             mime_type=mime,
             metadata=dict(metadata) if metadata_keys else {},
+            lock=live_lock(load_lock(entry.dead_lock)) if self.supports(Capability.LOCKS) else None,
         )
 
     async def _parent_id(self, segments: tuple[str, ...]) -> str | None:
@@ -477,7 +486,10 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         segments = await self._resolve(ref)
         if not segments:
             raise PermissionDenied("the root of a mount cannot be deleted")
-        response = await self._call("DELETE", segments, overrides={409: NotFound})
+        async with self._commit_lock(segments):
+            if self.supports(Capability.LOCKS):
+                self._check_unlocked(await self._propfind_one(segments, _OWN_PROPS), lock_id)
+            response = await self._call("DELETE", segments, overrides={409: NotFound})
         await self._propagate(segments)
         if response.status_code == 207:  # some members could not be deleted
             raise CorestoreError(f"could not delete everything below {join_path(segments)}")
@@ -494,7 +506,10 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         if dst[: len(src)] == src:
             raise MoveIntoItself(f"{join_path(src)} -> {join_path(dst)}")
         self._check_movable_name(dst)
-        await self._move(src, dst, overwrite=False)
+        async with self._commit_lock(src):
+            if self.supports(Capability.LOCKS):
+                self._check_unlocked(await self._propfind_one(src, _OWN_PROPS), lock_id)
+            await self._move(src, dst, overwrite=False)
         await self._propagate(src, dst)
         return await self._stat_segments(dst)
 
@@ -586,11 +601,14 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         try:
             await self._upload(temp, rechunk(chunks, self.options.chunk_size), digest, options)
             checksum = digest.verify()
-            if self._dead_props:
-                await self._carry_properties(temp, target)
             async with self._commit_lock(segments):
-                if options.if_match:  # narrow the race: check again right before the swap
-                    self._check_write(segments, await self._entry_or_none(segments), options)
+                if self._dead_props or options.if_match:
+                    # check again right before the swap (etag, lock) and take the properties of
+                    # the content being replaced as they are now
+                    target = await self._entry_or_none(segments, allprop=self._dead_props)
+                    self._check_write(segments, target, options)
+                if self._dead_props:
+                    await self._carry_properties(temp, target)
                 await self._move(temp, segments, overwrite=not options.if_not_exist)
                 await self._propagate(segments)
                 info = await self._stat_segments(segments)
@@ -621,6 +639,8 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
             raise IsAFolder(what)
         if options.if_match and (target is None or _etag_of(target) != options.if_match):
             raise ETagMismatch(what)
+        if target is not None:
+            self._check_unlocked(target, options.lock_id)
 
     async def _upload(
         self,
@@ -660,6 +680,8 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
         props = {ID_PROP: (await self._id_of(target)) if target else uuid.uuid4().hex}
         if target is not None:
             props.update({meta_tag(k): v for k, v in target.metadata.items()})
+            if target.dead_lock and self.supports(Capability.LOCKS):
+                props[LOCK_PROP] = target.dead_lock
         await self._set_props(temp, props)
 
     async def _propagate(self, *changed: tuple[str, ...]) -> None:
@@ -737,15 +759,59 @@ class WebdavDriver(StorageDriver, SupportsMetadata):
     async def set_metadata(
         self, ref: Reference, metadata: Mapping[str, str], *, lock_id: str | None = None
     ) -> None:
-        await self._set_props(
-            await self._resolve(ref), {meta_tag(k): v for k, v in metadata.items()}
-        )
+        segments = await self._resolve(ref)
+        await self._check_unlocked_at(segments, lock_id)
+        await self._set_props(segments, {meta_tag(k): v for k, v in metadata.items()})
 
     async def unset_metadata(
         self, ref: Reference, keys: Sequence[str], *, lock_id: str | None = None
     ) -> None:
+        segments = await self._resolve(ref)
+        await self._check_unlocked_at(segments, lock_id)
         if keys:
-            await self._set_props(await self._resolve(ref), {}, [meta_tag(k) for k in keys])
+            await self._set_props(segments, {}, [meta_tag(k) for k in keys])
+
+    # -- locks (dead properties) --------------------------------------------------------------
+
+    def _check_unlocked(self, entry: Entry, lock_id: str | None) -> None:
+        if self.supports(Capability.LOCKS):
+            check_lock_for_write(load_lock(entry.dead_lock), lock_id, join_path(entry.segments))
+
+    async def _check_unlocked_at(self, segments: tuple[str, ...], lock_id: str | None) -> None:
+        if self.supports(Capability.LOCKS):
+            self._check_unlocked(await self._propfind_one(segments, _OWN_PROPS), lock_id)
+
+    async def _current_lock(self, segments: tuple[str, ...]) -> Lock | None:
+        return load_lock((await self._propfind_one(segments, _OWN_PROPS)).dead_lock)
+
+    async def set_lock(self, ref: Reference, lock: Lock) -> None:
+        segments = await self._resolve(ref)
+        async with self._commit_lock(segments):  # atomic within this mount, not across servers
+            check_new_lock(await self._current_lock(segments), join_path(segments))
+            await self._set_props(segments, {LOCK_PROP: dump_lock(lock)})
+
+    async def get_lock(self, ref: Reference) -> Lock:
+        segments = await self._resolve(ref)
+        lock = live_lock(await self._current_lock(segments))
+        if lock is None:
+            raise NotFound(f"not locked: {join_path(segments)}")
+        return lock
+
+    async def refresh_lock(
+        self, ref: Reference, lock: Lock, *, existing_lock_id: str | None = None
+    ) -> None:
+        segments = await self._resolve(ref)
+        async with self._commit_lock(segments):
+            current = await self._current_lock(segments)
+            held = check_lock_holder(current, lock, join_path(segments), existing_lock_id)
+            renewed = replace(lock, creation_time=lock.creation_time or held.creation_time)
+            await self._set_props(segments, {LOCK_PROP: dump_lock(renewed)})
+
+    async def unlock(self, ref: Reference, lock: Lock) -> None:
+        segments = await self._resolve(ref)
+        async with self._commit_lock(segments):
+            check_lock_holder(await self._current_lock(segments), lock, join_path(segments))
+            await self._set_props(segments, {}, [LOCK_PROP])
 
 
 def _hidden(segments: tuple[str, ...]) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "ETAG_PROP",
     "QUOTA_PROPS",
     "ID_PROP",
+    "LOCK_PROP",
     "META_NS",
     "OC_FILEID",
     "Entry",
@@ -39,6 +40,8 @@ CORESTORE_NS = "urn:x-corestore"
 ID_PROP = f"{{{CORESTORE_NS}}}id"
 #: Dead property holding a folder's etag, renewed by the driver whenever something below changes.
 ETAG_PROP = f"{{{CORESTORE_NS}}}etag"
+#: Dead property holding a CS3 lock as JSON (see :mod:`corestore_webdav.lockprop`).
+LOCK_PROP = f"{{{CORESTORE_NS}}}lock"
 #: ownCloud/Nextcloud's stable file id (id scheme ``fileid``).
 OC_FILEID = "{http://owncloud.org/ns}fileid"
 #: Namespace of arbitrary metadata; the key is hex-encoded into the element name because keys
@@ -127,6 +130,7 @@ class Entry:
     fileid: str | None = None
     dead_id: str | None = None
     dead_etag: str | None = None
+    dead_lock: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     quota_used: int | None = None
     quota_available: int | None = None
@@ -240,6 +244,8 @@ def _apply(entry: Entry, prop: Element) -> None:
         entry.dead_id = text
     elif tag == ETAG_PROP and text:
         entry.dead_etag = text
+    elif tag == LOCK_PROP and text:
+        entry.dead_lock = text
     else:
         key = meta_key_of(tag)
         if key is not None:
