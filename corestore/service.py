@@ -398,6 +398,18 @@ class StorageService:
 
     # -- recycle bin --------------------------------------------------------------------------
 
+    @staticmethod
+    def _in_home(target: Target, item: RecycleItem) -> bool:
+        """Whether a recycled item came from the home ``target`` is in (always, outside homes).
+
+        A home mount has one recycle bin for all homes; each user only sees, restores and
+        purges what was deleted from their own home.
+        """
+        if not target.owner:
+            return True
+        home = join_path((target.owner,))
+        return item.path == home or item.path.startswith(home + "/")
+
     async def list_recycle(
         self,
         user: User,
@@ -408,19 +420,31 @@ class StorageService:
     ) -> AsyncIterator[tuple[Mount, RecycleItem]]:
         target = await self._writable(user, ref, Permission.LIST_RECYCLE)
         driver = _capability(target.driver, Capability.RECYCLE)
-        home_prefix = None
-        if target.owner:  # only what was deleted from the home the caller is looking at
-            home_prefix = join_path((target.owner,))
         async for item in driver.list_recycle(target.ref):
             if key and item.key != key:
                 continue
             if (from_ts and item.deletion_time < from_ts) or (to_ts and item.deletion_time > to_ts):
                 continue
-            if home_prefix and not (
-                item.path == home_prefix or item.path.startswith(home_prefix + "/")
-            ):
-                continue
-            yield target.mount, dataclasses.replace(item, path=target.mount.global_path(item.path))
+            if self._in_home(target, item):
+                yield (
+                    target.mount,
+                    dataclasses.replace(item, path=target.mount.global_path(item.path)),
+                )
+
+    async def _own_recycle_keys(self, target: Target, key: str | None) -> list[str]:
+        """The keys of the items ``target``'s home may touch (``key`` alone, or all of them).
+
+        :raises NotFound: ``key`` is not an item of that home.
+        """
+        driver = _capability(target.driver, Capability.RECYCLE)
+        keys = [
+            item.key
+            async for item in driver.list_recycle(target.ref)
+            if (key is None or item.key == key) and self._in_home(target, item)
+        ]
+        if key is not None and not keys:
+            raise NotFound(f"no recycle bin item {key}")
+        return keys
 
     async def restore_recycle_item(
         self, user: User, ref: WireRef, key: str, restore_to: WireRef | None = None
@@ -432,14 +456,22 @@ class StorageService:
             if restore.mount is not target.mount:
                 raise Unimplemented("restoring into a different storage is not supported")
         driver = _capability(target.driver, Capability.RECYCLE)
+        if target.owner:
+            await self._own_recycle_keys(target, key)
         info = await driver.restore_recycle_item(
             target.ref, key, restore_to=restore.ref if restore else None
         )
         return self._entry(target, info)
 
     async def purge_recycle(self, user: User, ref: WireRef, key: str | None = None) -> None:
+        """Purge one item, or the whole bin: in a home, only that home's items."""
         target = await self._writable(user, ref, Permission.PURGE_RECYCLE)
-        await _capability(target.driver, Capability.RECYCLE).purge_recycle(target.ref, key or None)
+        driver = _capability(target.driver, Capability.RECYCLE)
+        if not target.owner:
+            await driver.purge_recycle(target.ref, key or None)
+            return
+        for own in await self._own_recycle_keys(target, key or None):
+            await driver.purge_recycle(target.ref, own)
 
     # -- grants -------------------------------------------------------------------------------
 

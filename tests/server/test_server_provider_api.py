@@ -483,6 +483,40 @@ def test_second_mount_routes_by_path_and_id(provider: Any, einstein: list) -> No
     assert by_id.info.path == name
 
 
+def test_recycle_bins_are_per_home(provider: Any, einstein: list, marie: list, home: str) -> None:
+    upload(provider, einstein, f"{home}/mine.txt", b"einstein's")
+    call(provider, einstein, "Delete", sp.DeleteRequest(ref=ref(f"{home}/mine.txt")))
+    items = call(
+        provider, einstein, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein"))
+    )
+    key = next(i.key for i in items.recycle_items if i.ref.path == f"{home}/mine.txt")
+
+    theirs = call(provider, marie, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/marie")))
+    assert code(theirs) == "CODE_OK" and key not in {i.key for i in theirs.recycle_items}
+    res = call(
+        provider,
+        marie,
+        "RestoreRecycleItem",
+        sp.RestoreRecycleItemRequest(ref=ref("/home/marie"), key=key),
+    )
+    assert code(res) == "CODE_NOT_FOUND"
+    res = call(
+        provider, marie, "PurgeRecycle", sp.PurgeRecycleRequest(ref=ref("/home/marie"), key=key)
+    )
+    assert code(res) == "CODE_NOT_FOUND"
+    assert (
+        code(call(provider, marie, "PurgeRecycle", sp.PurgeRecycleRequest(ref=ref("/home/marie"))))
+        == "CODE_OK"
+    )
+    res = call(provider, marie, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein")))
+    assert code(res) == "CODE_PERMISSION_DENIED"
+
+    items = call(
+        provider, einstein, "ListRecycle", sp.ListRecycleRequest(ref=ref("/home/einstein"))
+    )
+    assert key in {i.key for i in items.recycle_items}  # marie's purge left it alone
+
+
 def test_every_provider_rpc_was_called() -> None:
     from cs3.storage.provider.v1beta1 import provider_api_pb2
 
