@@ -132,7 +132,10 @@ def _strings(
 
 
 async def discovery(request: web.Request) -> web.Response:
-    return web.json_response(_site(request).discovery())
+    doc = _site(request).discovery()
+    if "Nextcloud Server Crawler" in request.headers.get("User-Agent", ""):
+        doc["apiVersion"] = "1.1"  # Nextcloud's client only accepts 1.0-proposal1, 1.0 and 1.1
+    return web.json_response(doc)
 
 
 async def jwks(request: web.Request) -> web.Response:

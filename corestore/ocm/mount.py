@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
+import inspect
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from typing import Any
 
 from corestore.driver import StorageDriver
 from corestore.errors import (
@@ -50,6 +53,35 @@ log = logging.getLogger("corestore.ocm.mount")
 _LOOK = frozenset(
     {Permission.STAT, Permission.LIST_CONTAINER, Permission.GET_PATH, Permission.GET_QUOTA}
 )
+
+
+def _sharer_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A sharer refusing the secret (401) means the share is gone: PERMISSION_DENIED for our user,
+    not UNAUTHENTICATED (which would read as "your own login is bad")."""
+
+    def denied(exc: Unauthenticated) -> PermissionDenied:
+        return PermissionDenied(f"the sharer no longer grants access: {exc.message}")
+
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def stream(self: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            try:
+                async for item in fn(self, *args, **kwargs):
+                    yield item
+            except Unauthenticated as exc:
+                raise denied(exc) from None
+
+        return stream
+
+    @functools.wraps(fn)
+    async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(self, *args, **kwargs)
+        except Unauthenticated as exc:
+            raise denied(exc) from None
+
+    return call
 
 
 def _etag(*parts: str) -> str:
@@ -226,6 +258,7 @@ class ReceivedSharesDriver(StorageDriver):
 
     # -- the driver contract ---------------------------------------------------------------------
 
+    @_sharer_errors
     async def stat(self, ref: Reference, *, metadata_keys: Sequence[str] = ()) -> ResourceInfo:
         segments, share, inner = await self._locate(ref)
         if share is None:
@@ -237,6 +270,7 @@ class ReceivedSharesDriver(StorageDriver):
             share, segments[:2], await driver.stat(inner, metadata_keys=metadata_keys)
         )
 
+    @_sharer_errors
     async def list_container(
         self, ref: Reference, *, metadata_keys: Sequence[str] = ()
     ) -> AsyncIterator[ResourceInfo]:
@@ -277,14 +311,17 @@ class ReceivedSharesDriver(StorageDriver):
             raise PermissionDenied("the folders above received shares are read-only")
         return share, segments, await self._driver(share), inner
 
+    @_sharer_errors
     async def create_container(self, ref: Reference) -> ResourceInfo:
         share, segments, driver, inner = await self._inner(ref)
         return self._outer(share, segments[:2], await driver.create_container(inner))
 
+    @_sharer_errors
     async def touch(self, ref: Reference, *, lock_id: str | None = None) -> ResourceInfo:
         share, segments, driver, inner = await self._inner(ref)
         return self._outer(share, segments[:2], await driver.touch(inner, lock_id=lock_id))
 
+    @_sharer_errors
     async def delete(self, ref: Reference, *, lock_id: str | None = None) -> None:
         share, segments, driver, inner = await self._inner(ref)
         if inner.resource_id is None and not split_path(inner.path):
@@ -293,6 +330,7 @@ class ReceivedSharesDriver(StorageDriver):
             )
         await driver.delete(inner, lock_id=lock_id)
 
+    @_sharer_errors
     async def move(
         self, source: Reference, destination: Reference, *, lock_id: str | None = None
     ) -> ResourceInfo:
@@ -302,6 +340,7 @@ class ReceivedSharesDriver(StorageDriver):
             raise Unimplemented("moving between received shares is not supported")
         return self._outer(share, segments[:2], await driver.move(inner, dinner, lock_id=lock_id))
 
+    @_sharer_errors
     async def open_read(
         self, ref: Reference, byte_range: ByteRange | None = None
     ) -> AsyncIterator[bytes]:
@@ -315,6 +354,7 @@ class ReceivedSharesDriver(StorageDriver):
         async for chunk in driver.open_read(inner, byte_range):
             yield chunk
 
+    @_sharer_errors
     async def write(
         self,
         ref: Reference,
@@ -329,6 +369,7 @@ class ReceivedSharesDriver(StorageDriver):
         share, segments, driver, inner = await self._inner(ref)
         return self._outer(share, segments[:2], await driver.write(inner, chunks, options))
 
+    @_sharer_errors
     async def get_quota(self, ref: Reference) -> Quota:
         segments, share, inner = await self._locate(ref)
         if share is None or share.resource_type != "folder":

@@ -206,6 +206,16 @@ def test_discovery_conforms(site_a, path) -> None:  # noqa: ANN001
     assert doc["inviteAcceptDialog"].startswith(site_a.http)
 
 
+def test_nextcloud_crawler_sees_a_version_it_accepts(site_a) -> None:  # noqa: ANN001
+    request = urllib.request.Request(
+        f"{site_a.http}/ocm-provider/", headers={"User-Agent": "Nextcloud Server Crawler"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        doc = json.load(response)
+    jsonschema.validate(doc, DISCOVERY)
+    assert doc["apiVersion"] == "1.1"
+
+
 def test_jwks_published(site_a) -> None:  # noqa: ANN001
     with urllib.request.urlopen(site_a.discovery()["jwksUri"], timeout=10) as response:
         assert response.headers["Content-Type"].startswith("application/jwk-set+json")
