@@ -68,14 +68,18 @@ class ErasureCode:
         out = self._encoder.encode([bytes(p) for p in primaries], list(ids))
         return [bytes(b) for b in out]
 
-    def decode(self, blocks: Mapping[int, bytes]) -> list[bytes]:
-        """The k primary blocks from any k distinct blocks ``{block number: block}``."""
+    def decode(self, blocks: Mapping[int, bytes | memoryview]) -> list[bytes | memoryview]:
+        """The k primary blocks from any k distinct blocks ``{block number: block}``.
+
+        Blocks must be immutable (``bytes`` or views of ``bytes``): with all primaries present
+        they are returned as they are.
+        """
         ids = self._check_ids(list(blocks), exact=self.k)
         lengths = {len(blocks[i]) for i in ids}
         if len(lengths) != 1:
             raise CodecError("blocks of one chunk must have equal lengths")
-        if ids == list(range(self.k)):  # all primaries: decoding is free
-            return [bytes(blocks[i]) for i in ids]
+        if ids == list(range(self.k)):  # all primaries: decoding is free (and copy-free)
+            return [blocks[i] for i in ids]
         # A fresh list per call: zfec reorders the sequence it is given.
         fresh = [bytes(blocks[i]) for i in ids]
         return [bytes(b) for b in self._decoder.decode(fresh, list(ids))]

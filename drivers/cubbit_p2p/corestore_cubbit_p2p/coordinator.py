@@ -105,12 +105,18 @@ class Coordinator:
 
     async def upload(
         self, chunks: AsyncIterable[bytes], *, k: int, m: int, chunk_size: int, cipher: str,
-        user_key: bytes | None,
+        user_key: bytes | None, size_hint: int | None = None,
     ) -> tuple[Manifest, str]:
         assert self.session is not None
+
+        def check_size(size: int) -> None:
+            if size_hint is not None and size != size_hint:
+                raise InvalidArgument(f"the body had {size} bytes, Content-Length said {size_hint}")
+
         manifest, result = await upload(
             self, self.session, chunks, k=k, m=m, chunk_size=chunk_size, cipher=cipher,
             user_key=user_key, write_quorum=self.config.write_quorum or None,
+            size_hint=size_hint, before_commit=check_size,
         )
         return manifest, result["state"]
 

@@ -134,7 +134,7 @@ class ChunkCipher:
     def open(self, index: int, ciphertext: bytes, final: bool) -> bytes:
         aad = _aad(self.file_id, index, final)
         if self._aead is None:
-            body, tag = ciphertext[:-16], ciphertext[-16:]
+            body, tag = bytes(ciphertext[:-16]), bytes(ciphertext[-16:])
             expect = hmac.digest(self._int, b"plain" + aad + body, "sha256")[:16]
             if not hmac.compare_digest(tag, expect):
                 raise IntegrityError(f"chunk {index} failed authentication")

@@ -265,6 +265,7 @@ class P2PDriver(StorageDriver, SupportsMetadata):
             on_plaintext=digest.update,
             before_commit=verify,
             commit_extra=ns,
+            size_hint=options.expected_size,
         )
         return self._info(committed["entry"])
 

@@ -120,8 +120,10 @@ class FilesAPI:
         except ValueError:
             raise InvalidArgument("chunk_size must be an integer") from None
         check_chunk_size(chunk_size)
+        size_hint = None if request.content_type.startswith("multipart/") else request.content_length
         manifest, state = await self.c.upload(
-            body(), k=k, m=m, chunk_size=chunk_size, cipher=cipher, user_key=key if encrypt else None
+            body(), k=k, m=m, chunk_size=chunk_size, cipher=cipher,
+            user_key=key if encrypt else None, size_hint=size_hint,
         )
         answer = {"file_id": manifest.file_id, "size": manifest.size, "state": state, "k": k, "m": m}
         if generated:

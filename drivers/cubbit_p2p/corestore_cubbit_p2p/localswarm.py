@@ -47,19 +47,27 @@ class Swarm:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.n = nodes
-        self.port = free_port_block(nodes + 1)
-        self.url = f"http://127.0.0.1:{self.port}"
         self.heartbeat, self.dead_after = heartbeat, dead_after
         self.base = [sys.executable, "-m", "corestore.cli", "swarm"]
         self.log = open(directory / "swarm.log", "ab")  # noqa: SIM115
-        self.coordinator = subprocess.Popen(
-            [*self.base, "coordinator", "--listen", f"127.0.0.1:{self.port}",
-             "--db", str(self.db_path), "--heartbeat", str(heartbeat), "--dead-after", str(dead_after),
-             "--chunk-size", str(chunk_size), "--checker-interval", "1", "--audit-interval", "3600", *extra],
-            stdout=self.log, stderr=self.log,
-        )
-        self.nodes: list[subprocess.Popen | None] = [self._start_node(i) for i in range(nodes)]
-        self.wait_alive(nodes)
+        for attempt in range(3):  # a port taken between probing and binding: try another block
+            self.port = free_port_block(nodes + 1)
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.coordinator = subprocess.Popen(
+                [*self.base, "coordinator", "--listen", f"127.0.0.1:{self.port}",
+                 "--db", str(self.db_path), "--heartbeat", str(heartbeat), "--dead-after", str(dead_after),
+                 "--chunk-size", str(chunk_size), "--checker-interval", "1", "--audit-interval", "3600",
+                 *extra],
+                stdout=self.log, stderr=self.log,
+            )
+            self.nodes: list[subprocess.Popen | None] = [self._start_node(i) for i in range(nodes)]
+            try:
+                self.wait_alive(nodes, timeout=90)
+                break
+            except RuntimeError:
+                self.stop(close_log=False)
+                if attempt == 2:
+                    raise
         self.node_ids = [(directory / f"node{i}" / "node_id").read_text().strip() for i in range(nodes)]
 
     @property
@@ -86,9 +94,11 @@ class Swarm:
         with urllib.request.urlopen(req, timeout=120) as resp:
             return json.load(resp)
 
-    def wait_alive(self, count: int, timeout: float = 40) -> None:
+    def wait_alive(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.coordinator.poll() is not None or any(p and p.poll() is not None for p in self.nodes):
+                raise RuntimeError("a swarm process exited (port taken?)")
             try:
                 if sum(n["state"] == "alive" for n in self.status()["nodes"]) >= count:
                     return
@@ -132,7 +142,7 @@ class Swarm:
     def node_of(self, file_id: str, index: int) -> int:
         return int(self.shard_path(file_id, index).parts[-4].removeprefix("node"))
 
-    def stop(self) -> None:
+    def stop(self, close_log: bool = True) -> None:
         for i in range(self.n):
             self.kill(i)
         self.coordinator.terminate()
@@ -140,4 +150,6 @@ class Swarm:
             self.coordinator.wait(10)
         except subprocess.TimeoutExpired:
             self.coordinator.kill()
-        self.log.close()
+            self.coordinator.wait()
+        if close_log:
+            self.log.close()

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="p2p-cpu")
 
 Report = Callable[[int, str, str], None]
+#: One record of a shard: a block and its 16-byte tag, stored back to back.
+Record = tuple[bytes | memoryview, bytes]
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,20 @@ class Placement:
 class ShardSender:
     """One streaming PUT of one shard, fed from a bounded queue (the backpressure)."""
 
-    def __init__(self, session: aiohttp.ClientSession, placement: Placement, file_id: str, depth: int):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        placement: Placement,
+        file_id: str,
+        depth: int,
+        length: int | None = None,
+    ):
         self.placement = placement
         self._session = session
         self._url = placement.shard_url(file_id)
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=depth)
+        # Content-Length when the shard size is known up front (cheaper than chunked framing).
+        self._headers = {"Content-Length": str(length)} if length is not None else {}
+        self._queue: asyncio.Queue[Record | None] = asyncio.Queue(maxsize=depth)
         self.error: BaseException | None = None
         self.result: dict | None = None
         self._task = asyncio.create_task(self._run())
@@ -84,16 +95,17 @@ class ShardSender:
     def alive(self) -> bool:
         return self.error is None
 
-    async def _body(self) -> AsyncIterator[bytes]:
+    async def _body(self) -> AsyncIterator[bytes | memoryview]:
         while True:
             record = await self._queue.get()
             if record is None:
                 return
-            yield record
+            yield record[0]  # the block and its tag go out as they are: no concatenation copy
+            yield record[1]
 
     async def _run(self) -> None:
         try:
-            async with self._session.put(self._url, data=self._body()) as resp:
+            async with self._session.put(self._url, data=self._body(), headers=self._headers) as resp:
                 if resp.status != 200:
                     raise Unavailable(f"node {self.placement.node_id} answered {resp.status}")
                 self.result = await resp.json()
@@ -110,7 +122,7 @@ class ShardSender:
         while not self._queue.empty():  # unblock a producer waiting on a full queue
             self._queue.get_nowait()
 
-    async def send(self, record: bytes, stall_timeout: float) -> None:
+    async def send(self, record: Record, stall_timeout: float) -> None:
         if not self.alive:
             return
         try:
@@ -155,11 +167,11 @@ class ChunkSealer:
     def __init__(self, cipher: ChunkCipher, code: ErasureCode, integrity_key: bytes):
         self._cipher, self._code, self._key = cipher, code, integrity_key
 
-    def __call__(self, index: int, plaintext: bytes, final: bool) -> list[bytes]:
+    def __call__(self, index: int, plaintext: bytes, final: bool) -> list[Record]:
         sealed = self._cipher.seal(index, plaintext, final)
         blocks = self._code.encode(sealed)
         fid = self._cipher.file_id
-        return [bytes(b) + block_tag(self._key, fid, i, index, b) for i, b in enumerate(blocks)]
+        return [(b, block_tag(self._key, fid, i, index, b)) for i, b in enumerate(blocks)]
 
 
 async def upload_stream(
@@ -174,15 +186,21 @@ async def upload_stream(
     queue_depth: int = 4,
     stall_timeout: float = 30.0,
     on_plaintext: Callable[[bytes], None] | None = None,
+    on_end: Callable[[int], None] | None = None,
+    shard_length: int | None = None,
 ) -> UploadResult:
     """Stream ``chunks`` (already cut to the file's chunk size) to one node per shard.
+
+    ``on_end(size)`` runs when the input has ended, before the shards are finalised: raising
+    there (a size or checksum mismatch) abandons the upload. ``shard_length``, when the file
+    size is known up front, is sent as each shard's Content-Length.
 
     :raises Unavailable: fewer than ``write_quorum`` shards could be stored; the shards that
         were written are deleted (best effort) before raising.
     """
     loop = asyncio.get_running_loop()
-    senders = [ShardSender(session, p, file_id, queue_depth) for p in placements]
-    inflight: collections.deque[asyncio.Future[list[bytes]]] = collections.deque()
+    senders = [ShardSender(session, p, file_id, queue_depth, shard_length) for p in placements]
+    inflight: collections.deque[asyncio.Future[list[Record]]] = collections.deque()
     size = 0
 
     def healthy() -> int:
@@ -209,6 +227,8 @@ async def upload_stream(
                 await drain_one()
         while inflight:
             await drain_one()
+        if on_end is not None:
+            on_end(size)
         await asyncio.gather(*(s.finish() for s in senders))
     except BaseException:
         for fut in inflight:
@@ -294,7 +314,7 @@ class _ShardStream:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             await self._queue.put((c, exc))
 
-    async def get(self, c: int) -> bytes:
+    async def get(self, c: int) -> memoryview:
         """The authentic block of chunk ``c``; raises what went wrong otherwise."""
         try:
             got_c, item = await asyncio.wait_for(self._queue.get(), self._timeout)
@@ -316,8 +336,9 @@ def _total_size(resp: aiohttp.ClientResponse) -> int:
     return int(resp.headers.get("Content-Length", "-1"))
 
 
-def _check_record(m: Manifest, shard: int, c: int, record: bytes) -> bytes:
-    block, tag = record[:-BLOCK_TAG], record[-BLOCK_TAG:]
+def _check_record(m: Manifest, shard: int, c: int, record: bytes) -> memoryview:
+    view = memoryview(record)
+    block, tag = view[:-BLOCK_TAG], view[-BLOCK_TAG:]
     expect = block_tag(m.integrity_key, m.uuid, shard, c, block)
     if not hmac.compare_digest(tag, expect):
         raise DataLoss(f"block tag mismatch in shard {shard}, chunk {c}")
@@ -409,7 +430,9 @@ class ChunkOpener:
     def __call__(self, c: int, blocks: dict[int, bytes]) -> bytes:
         primaries = self._code.decode(blocks)
         sealed_len = self._m.plain_len(c) + 16
-        sealed = b"".join(primaries)[:sealed_len]
+        sealed = b"".join(primaries)
+        if len(sealed) != sealed_len:  # strip the zero padding without another copy
+            sealed = memoryview(sealed)[:sealed_len]
         return self._cipher.open(c, sealed, final=c == self._m.n_chunks - 1)
 
 

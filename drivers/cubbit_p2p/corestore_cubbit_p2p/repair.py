@@ -69,18 +69,20 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
 
     reports: list[tuple[int, str, str]] = []
     reader = StripeReader(session, manifest, sources, report=lambda *r: reports.append(r))
-    senders = [ShardSender(session, p, file_id, depth=4) for p in placements]
+    senders = [ShardSender(session, p, file_id, depth=4, length=manifest.shard_size) for p in placements]
     code = ErasureCode(manifest.k, manifest.m)
     key, fid = manifest.integrity_key, manifest.uuid
     loop = asyncio.get_running_loop()
 
-    def rebuild(c: int, blocks: dict[int, bytes]) -> list[bytes]:
+    parity_ids = [i for i in wanted if i >= manifest.k]
+
+    def rebuild(c: int, blocks: dict[int, bytes]) -> list[tuple[bytes, bytes]]:
         primaries = code.decode(blocks)
-        fresh = code.encode_some(primaries, wanted) if any(i >= manifest.k for i in wanted) else []
+        parity = dict(zip(parity_ids, code.encode_some(primaries, parity_ids), strict=True)) if parity_ids else {}
         out = []
         for i in wanted:
-            block = primaries[i] if i < manifest.k else fresh[[w for w in wanted if w >= manifest.k].index(i)]
-            out.append(block + block_tag(key, fid, i, c, block))
+            block = primaries[i] if i < manifest.k else parity[i]
+            out.append((block, block_tag(key, fid, i, c, block)))
         return out
 
     try:
@@ -102,6 +104,11 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
     done = 0
     for sender, shard in zip(senders, missing, strict=True):
         if sender.alive and sender.result is not None:
+            if shard["sha256"] and sender.result["sha256"] != shard["sha256"]:
+                # Rebuilt shards are byte-identical to the originals; anything else is a bug
+                # or a lying node, and must not replace the record of the original.
+                log.error("file %s: rebuilt shard %s differs from the original", file_id, shard["index"])
+                continue
             swapped = await store.run(
                 st.swap_shard, file_id, shard["index"], shard["node_id"],
                 sender.placement.node_id, sender.result["size"], sender.result["sha256"],

@@ -48,11 +48,13 @@ async def upload(
     on_plaintext: Callable[[bytes], None] | None = None,
     before_commit: Callable[[int], None] | None = None,
     commit_extra: dict | None = None,
+    size_hint: int | None = None,
 ) -> tuple[Manifest, Any]:
     """Encrypt, encode and stream a file to its nodes, then commit its manifest.
 
-    ``before_commit(size)`` may raise (a size or checksum check) to abandon the upload: nothing
-    is committed then, and the shards become garbage.
+    ``before_commit(size)`` runs when the input has ended and may raise (a size or checksum
+    check) to abandon the upload: nothing is committed then, and the shards become garbage.
+    ``size_hint`` (the announced size) lets every shard go out with a Content-Length.
     """
     alloc = await control.allocate(k, m, chunk_size, cipher)
     file_id = alloc["file_id"]
@@ -74,9 +76,9 @@ async def upload(
             write_quorum=min(m, write_quorum or k + 1),
             stall_timeout=stall_timeout,
             on_plaintext=on_plaintext,
+            on_end=before_commit,
+            shard_length=_shard_length(size_hint, chunk_size, k),
         )
-        if before_commit is not None:
-            before_commit(result.size)
         manifest = Manifest.build(
             file_id=file_id, size=result.size, chunk_size=chunk_size, k=k, m=m, cipher=cipher,
             salt=salt, keys=keys, k_int=k_int,
@@ -109,3 +111,9 @@ def open_stream(
         ErasureCode(manifest.k, manifest.m),
     )
     return download_stream(reader, opener, manifest, start, end)
+
+
+def _shard_length(size: int | None, chunk_size: int, k: int) -> int | None:
+    if size is None:
+        return None
+    return Manifest(str(uuid.UUID(int=0)), size, chunk_size, k, k + 1, "none", "", "", "", "").shard_size

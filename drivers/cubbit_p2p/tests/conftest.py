@@ -14,15 +14,7 @@ from p2p_swarm import Swarm  # noqa: E402
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory):
-    s = Swarm(tmp_path_factory.mktemp("swarm"), 6)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def fresh_swarm(tmp_path: Path):
-    """A swarm of its own, for tests that kill nodes."""
-    s = Swarm(tmp_path, 7)
+    s = Swarm(tmp_path_factory.mktemp("swarm"), 6, dead_after=10.0)
     yield s
     s.stop()
 

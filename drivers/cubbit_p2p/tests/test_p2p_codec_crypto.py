@@ -45,7 +45,7 @@ def _encode_file(man: Manifest, keys, data: bytes) -> list[list[bytes]]:
     out = []
     for c in range(man.n_chunks):
         piece = data[c * CHUNK:(c + 1) * CHUNK]
-        records = sealer(c, piece, c == man.n_chunks - 1)
+        records = [bytes(b) + t for b, t in sealer(c, piece, c == man.n_chunks - 1)]
         assert [len(r) for r in records] == [man.record_len(c)] * man.m
         out.append(records)
     return out

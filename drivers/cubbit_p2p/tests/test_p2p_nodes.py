@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def swarm8(tmp_path):
-    s = Swarm(tmp_path, 8)
+    s = Swarm(tmp_path, 8, dead_after=4.0)
     yield s
     s.stop()
 
