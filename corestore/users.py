@@ -16,6 +16,7 @@ for trying things out, never for production.
 from __future__ import annotations
 
 import asyncio
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ DEMO_USERS = (
 )
 
 _hasher = PasswordHasher()
+#: Usernames name home folders, so they must be plain, safe path segments.
+_USERNAME = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_.@-]{0,63}")
 
 
 def hash_password(password: str) -> str:
@@ -79,6 +82,10 @@ class UserStore:
             parse_options(User, e, section=f"users[{i}]", environ={}) for i, e in enumerate(entries)
         ]
         for user in users:
+            if not _USERNAME.fullmatch(user.username):
+                raise ConfigError(
+                    f"users file {path}: username {user.username!r} must be letters, digits, '.-_@'"
+                )
             if not user.password.startswith("$argon2"):
                 raise ConfigError(
                     f"users file {path}: password of {user.username!r} is not an argon2 hash"

@@ -174,6 +174,9 @@ def test_users_file(tmp_path: Path) -> None:
     path.write_text('[[users]]\nusername = "ada"\npassword = "plain-text"\n')
     with pytest.raises(ConfigError, match="not an argon2 hash"):
         UserStore.from_file(path)
+    path.write_text(f'[[users]]\nusername = "../root"\npassword = "{hash_password("x")}"\n')
+    with pytest.raises(ConfigError, match="must be letters"):
+        UserStore.from_file(path)
 
 
 def test_documented_example_config_is_valid(tmp_path: Path) -> None:
