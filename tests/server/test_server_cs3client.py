@@ -159,3 +159,14 @@ def test_other_users_home_is_private(server: Any, workdir: str) -> None:
 
     with pytest.raises(PermissionDeniedException):
         list(client.file.list_dir(auth.get_token(), Resource(abs_path=workdir)))
+
+
+def test_versions_through_the_gateway(einstein_client: tuple[CS3Client, Auth], workdir: str) -> None:
+    client, auth = einstein_client
+    res = Resource(abs_path=f"{workdir}/draft.txt")
+    client.file.write_file(auth.get_token(), res, b"first draft", -1)
+    client.file.write_file(auth.get_token(), res, b"second draft", -1)
+    versions = list(client.checkpoint.list_file_versions(auth.get_token(), res))
+    assert [v.size for v in versions] == [len(b"first draft")]
+    client.checkpoint.restore_file_version(auth.get_token(), res, versions[0].key)
+    assert b"".join(client.file.read_file(auth.get_token(), res)) == b"first draft"
