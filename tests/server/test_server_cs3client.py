@@ -161,7 +161,9 @@ def test_other_users_home_is_private(server: Any, workdir: str) -> None:
         list(client.file.list_dir(auth.get_token(), Resource(abs_path=workdir)))
 
 
-def test_versions_through_the_gateway(einstein_client: tuple[CS3Client, Auth], workdir: str) -> None:
+def test_versions_through_the_gateway(
+    einstein_client: tuple[CS3Client, Auth], workdir: str
+) -> None:
     client, auth = einstein_client
     res = Resource(abs_path=f"{workdir}/draft.txt")
     client.file.write_file(auth.get_token(), res, b"first draft", -1)
