@@ -86,6 +86,15 @@ def _new_token() -> str:
     return uuid.uuid4().hex
 
 
+def _past_key(items: Iterable[Mapping[str, Any]], key: str) -> bool:
+    """Whether a version listing (sorted by key) has moved past ``key``: no later page has it.
+
+    ``Prefix=key`` also matches every longer key (for a marker ``a/``: the whole folder), so
+    version lookups of one key stop here instead of paging through the rest.
+    """
+    return any(item["Key"] > key for item in items)
+
+
 class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
     """Files as objects, folders as marker objects, ids and tree etags in object metadata."""
 
@@ -215,8 +224,10 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
             async for page in paginator.paginate(Bucket=self._bucket, **kwargs):
                 yield page
 
-    async def _prefix_has_objects(self, prefix: str) -> bool:
-        with s3_errors(prefix):
+    async def _has_objects_below(self, segments: tuple[str, ...]) -> bool:
+        """Whether any key starts with the folder's prefix (a folder without its marker)."""
+        prefix = self._layout.folder_prefix(segments)
+        with s3_errors(join_path(segments)):
             page = await self._client.list_objects_v2(Bucket=self._bucket, Prefix=prefix, MaxKeys=1)
         return bool(page.get("KeyCount") or page.get("Contents"))
 
@@ -255,12 +266,15 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         or moved-away file must not leave history behind for the next file at that path.
         """
         async for page in self._pages("list_object_versions", what, Prefix=prefix):
+            items = (*page.get("Versions", []), *page.get("DeleteMarkers", []))
             entries = [
                 {"Key": item["Key"], "VersionId": item["VersionId"]}
-                for item in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+                for item in items
                 if not exact or item["Key"] == prefix
             ]
             await self._delete_entries(entries, what)
+            if exact and _past_key(items, prefix):
+                break
 
     async def _remove(self, keys: list[str], what: str) -> None:
         """Remove objects for good: their whole history when the bucket keeps versions."""
@@ -312,7 +326,7 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
             return _Node(segments, False, file_head)
         if marker_head is not None:
             return _Node(segments, True, marker_head)
-        if await self._prefix_has_objects(self._layout.folder_prefix(segments)):
+        if await self._has_objects_below(segments):
             return _Node(segments, True, None)
         return None
 
@@ -394,11 +408,7 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         key = self._layout.marker_key(segments)
         what = join_path(segments)
         head = await self._head(key, what)
-        if (
-            head is None
-            and segments
-            and not await self._prefix_has_objects(self._layout.folder_prefix(segments))
-        ):
+        if head is None and segments and not await self._has_objects_below(segments):
             return  # deleted meanwhile: don't resurrect it
         meta = Meta.decode(head["Metadata"]) if head else Meta(id=derived_id(segments))
         await self._put_marker(key, meta.replace(etag=_new_token(), mtime=time.time()), what)
@@ -760,6 +770,8 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
                     mtime=item["LastModified"].timestamp(),
                     etag=str(item.get("ETag", "")).strip('"'),
                 )
+            if _past_key((*page.get("Versions", []), *page.get("DeleteMarkers", [])), key):
+                break
 
     async def list_versions(self, ref: Reference) -> AsyncIterator[FileVersion]:
         segments, _ = await self._file(ref)
