@@ -27,14 +27,20 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from corestore import Reference, WriteOptions
 from corestore_cubbit_p2p.codec import ErasureCode
-from corestore_cubbit_p2p.crypto import ChunkCipher, derive_keys, new_integrity_key, new_salt, new_user_key
+from corestore_cubbit_p2p.crypto import (
+    ChunkCipher,
+    derive_keys,
+    new_integrity_key,
+    new_salt,
+    new_user_key,
+)
 from corestore_cubbit_p2p.driver import P2PDriver
 from corestore_cubbit_p2p.localswarm import Swarm, free_port_block
 from corestore_cubbit_p2p.manifest import Manifest
 from corestore_cubbit_p2p.pipeline import POOL, ChunkOpener, ChunkSealer
+
+from corestore import Reference, WriteOptions
 
 MiB = 1 << 20
 SIZE = int(os.environ.get("P2P_BENCH_SIZE", str(1024 * MiB)))
@@ -59,7 +65,10 @@ async def achunks(size: int = SIZE):
 
 
 async def _baseline() -> tuple[float, float]:
-    """In-process encrypt+encode, then decode+decrypt from the primary blocks, as a download does (no I/O)."""
+    """In-process encrypt+encode, then decode+decrypt from the primaries as a download does.
+
+    No I/O: this is the CPU ceiling the swarm is compared against.
+    """
     fid = uuid.uuid4()
     salt, k_int = new_salt(), new_integrity_key()
     keys = derive_keys(new_user_key(), salt, fid)
@@ -80,13 +89,24 @@ async def _baseline() -> tuple[float, float]:
     while window:
         await window.popleft()
     up = SIZE / (time.perf_counter() - t0)
-    man = Manifest.build(file_id=str(fid), size=SIZE, chunk_size=CHUNK, k=K, m=M, cipher="aes256gcm",
-                         salt=salt, keys=keys, k_int=k_int)
+    man = Manifest.build(
+        file_id=str(fid),
+        size=SIZE,
+        chunk_size=CHUNK,
+        k=K,
+        m=M,
+        cipher="aes256gcm",
+        salt=salt,
+        keys=keys,
+        k_int=k_int,
+    )
     opener = ChunkOpener(man, ChunkCipher("aes256gcm", fid, keys, k_int), code)
     rounds = max(1, n // 8)
     t0 = time.perf_counter()
     for _ in range(rounds):
-        futs = [loop.run_in_executor(POOL, _open_primary, opener, c, kept[c]) for c in range(len(kept))]
+        futs = [
+            loop.run_in_executor(POOL, _open_primary, opener, c, kept[c]) for c in range(len(kept))
+        ]
         for f in futs:
             await f
     down = rounds * len(kept) * CHUNK / (time.perf_counter() - t0)
@@ -126,28 +146,49 @@ class TahoeGrid:
         base = free_port_block(20)
         run = lambda *a: subprocess.run([self.tahoe, *a], check=True, capture_output=True)  # noqa: E731
         intro = directory / "introducer"
-        run("create-introducer", "--listen=tcp", f"--port=tcp:{base}:interface=127.0.0.1",
-            f"--location=tcp:127.0.0.1:{base}", str(intro))
+        run(
+            "create-introducer",
+            "--listen=tcp",
+            f"--port=tcp:{base}:interface=127.0.0.1",
+            f"--location=tcp:127.0.0.1:{base}",
+            str(intro),
+        )
         self._start(intro)
         furl_file = intro / "private" / "introducer.furl"
-        self._wait(lambda: furl_file.exists() and furl_file.read_text().startswith("pb://"), "introducer furl")
+        self._wait(
+            lambda: furl_file.exists() and furl_file.read_text().startswith("pb://"),
+            "introducer furl",
+        )
         furl = furl_file.read_text().strip()
         self.web = base + 1
         for i in range(6):
             node = directory / f"node{i}"
             port = base + 10 + i
-            run("create-node", f"--introducer={furl}", f"--nickname=n{i}", "--listen=tcp",
-                f"--port=tcp:{port}:interface=127.0.0.1", f"--location=tcp:127.0.0.1:{port}",
+            run(
+                "create-node",
+                f"--introducer={furl}",
+                f"--nickname=n{i}",
+                "--listen=tcp",
+                f"--port=tcp:{port}:interface=127.0.0.1",
+                f"--location=tcp:127.0.0.1:{port}",
                 f"--webport=tcp:{base + 1 + i}:interface=127.0.0.1",
-                "--shares-needed=4", "--shares-happy=6", "--shares-total=6", str(node))
+                "--shares-needed=4",
+                "--shares-happy=6",
+                "--shares-total=6",
+                str(node),
+            )
             self._start(node)
         self._wait(self._connected, "6 connected storage servers")
 
     def _start(self, node: Path) -> None:
-        self.procs.append(subprocess.Popen(
-            [self.tahoe, "run", "--allow-stdin-close", str(node)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        self.procs.append(
+            subprocess.Popen(
+                [self.tahoe, "run", "--allow-stdin-close", str(node)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
 
     @staticmethod
     def _wait(check, what: str, timeout: float = 120) -> None:  # noqa: ANN001
@@ -165,7 +206,14 @@ class TahoeGrid:
         conn = http.client.HTTPConnection("127.0.0.1", self.web, timeout=5)
         conn.request("GET", "/?t=json")
         data = json.loads(conn.getresponse().read())
-        return sum(1 for s in data.get("servers", []) if s.get("connection_status", "").lower().startswith("connected")) >= 6
+        return (
+            sum(
+                1
+                for s in data.get("servers", [])
+                if s.get("connection_status", "").lower().startswith("connected")
+            )
+            >= 6
+        )
 
     def roundtrip(self) -> tuple[float, float]:
         conn = http.client.HTTPConnection("127.0.0.1", self.web, timeout=3600)
@@ -227,5 +275,8 @@ def test_p2p_swarm_1gib(benchmark, swarm6, tmp_path):
         ratios["vs_tahoe_download"] = results["swarm_down"] / results["tahoe_down"]
     benchmark.extra_info.update({f"{k}_MBps": round(v, 1) for k, v in mb.items()})
     benchmark.extra_info.update({k: round(v, 3) for k, v in ratios.items()})
-    print(f"\n{SIZE / MiB:.0f} MiB at {K}-{M}, MB/s: " + ", ".join(f"{k}={v:.0f}" for k, v in mb.items()))
+    print(
+        f"\n{SIZE / MiB:.0f} MiB at {K}-{M}, MB/s: "
+        + ", ".join(f"{k}={v:.0f}" for k, v in mb.items())
+    )
     print("ratios: " + ", ".join(f"{k}={v:.2f}" for k, v in ratios.items()))

@@ -27,8 +27,13 @@ def _run_node(args: argparse.Namespace) -> int:
 
     host, port = _hostport(args.listen)
     run_node(
-        coordinator=args.coordinator, host=host, port=port, data_dir=Path(args.data),
-        capacity=parse_size(args.capacity), heartbeat=args.heartbeat, zone=args.zone,
+        coordinator=args.coordinator,
+        host=host,
+        port=port,
+        data_dir=Path(args.data),
+        capacity=parse_size(args.capacity),
+        heartbeat=args.heartbeat,
+        zone=args.zone,
         token=args.token,
     )
     return 0
@@ -39,18 +44,30 @@ def _run_coordinator(args: argparse.Namespace) -> int:
 
     host, port = _hostport(args.listen)
     config = CoordinatorConfig(
-        heartbeat=args.heartbeat, dead_after=args.dead_after, repair_grace=args.repair_grace,
-        checker_interval=args.checker_interval, audit_interval=args.audit_interval,
-        redundancy=args.redundancy, chunk_size=parse_size(args.chunk_size),
-        write_quorum=args.write_quorum, token=args.token,
+        heartbeat=args.heartbeat,
+        dead_after=args.dead_after,
+        repair_grace=args.repair_grace,
+        checker_interval=args.checker_interval,
+        audit_interval=args.audit_interval,
+        redundancy=args.redundancy,
+        chunk_size=parse_size(args.chunk_size),
+        write_quorum=args.write_quorum,
+        token=args.token,
     )
     run_coordinator(host=host, port=port, db=Path(args.db), config=config)
     return 0
 
 
 def spawn_swarm(
-    directory: Path, nodes: int, *, port: int = 7700, heartbeat: float = 2.0, dead_after: float = 30.0,
-    capacity: str = "10GiB", extra: list[str] = (), quiet: bool = True,
+    directory: Path,
+    nodes: int,
+    *,
+    port: int = 7700,
+    heartbeat: float = 2.0,
+    dead_after: float = 30.0,
+    capacity: str = "10GiB",
+    extra: list[str] = (),
+    quiet: bool = True,
 ) -> tuple[str, subprocess.Popen, list[subprocess.Popen]]:
     """Start a coordinator and ``nodes`` nodes as separate processes; wait until all registered."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -58,15 +75,40 @@ def spawn_swarm(
     out = subprocess.DEVNULL if quiet else None
     url = f"http://127.0.0.1:{port}"
     coordinator = subprocess.Popen(
-        [*base, "coordinator", "--listen", f"127.0.0.1:{port}", "--db", str(directory / "coordinator.db"),
-         "--heartbeat", str(heartbeat), "--dead-after", str(dead_after), *extra],
-        stdout=out, stderr=out,
+        [
+            *base,
+            "coordinator",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            str(directory / "coordinator.db"),
+            "--heartbeat",
+            str(heartbeat),
+            "--dead-after",
+            str(dead_after),
+            *extra,
+        ],
+        stdout=out,
+        stderr=out,
     )
     procs = [
         subprocess.Popen(
-            [*base, "node", "--coordinator", url, "--listen", f"127.0.0.1:{port + 1 + i}",
-             "--data", str(directory / f"node{i}"), "--capacity", capacity, "--heartbeat", str(heartbeat)],
-            stdout=out, stderr=out,
+            [
+                *base,
+                "node",
+                "--coordinator",
+                url,
+                "--listen",
+                f"127.0.0.1:{port + 1 + i}",
+                "--data",
+                str(directory / f"node{i}"),
+                "--capacity",
+                capacity,
+                "--heartbeat",
+                str(heartbeat),
+            ],
+            stdout=out,
+            stderr=out,
         )
         for i in range(nodes)
     ]
@@ -89,8 +131,11 @@ def _run_up(args: argparse.Namespace) -> int:
     url, coordinator, nodes = spawn_swarm(
         Path(args.dir), args.nodes, port=args.port, quiet=False, capacity=args.capacity
     )
-    print(f"swarm up: coordinator {url}, {len(nodes)} nodes on ports {args.port + 1}-{args.port + len(nodes)}")
-    print(f"upload:   curl -F 'options={{\"redundancy\":\"4-6\"}}' -F file=@FILE {url}/files")
+    print(
+        f"swarm up: coordinator {url}, {len(nodes)} nodes on ports "
+        f"{args.port + 1}-{args.port + len(nodes)}"
+    )
+    print(f'upload:   curl -F \'options={{"redundancy":"4-6"}}\' -F file=@FILE {url}/files')
     print(f"status:   corestore swarm status --coordinator {url}")
     stop = False
 
@@ -119,10 +164,16 @@ def _run_status(args: argparse.Namespace) -> int:
         return 0
     print(f"{'NODE':34} {'STATE':8} {'USED':>12} {'CAPACITY':>14} SHARDS  URL")
     for n in status["nodes"]:
-        print(f"{n['node_id']:34} {n['state']:8} {n['used']:>12} {n['capacity']:>14} {n['shards']:>6}  {n['url']}")
+        print(
+            f"{n['node_id']:34} {n['state']:8} {n['used']:>12} {n['capacity']:>14} "
+            f"{n['shards']:>6}  {n['url']}"
+        )
     print(f"\n{'FILE':38} {'SIZE':>12} {'K-M':>6} {'OK':>3}  STATE")
     for f in status["files"]:
-        print(f"{f['file_id']:38} {f['size'] or 0:>12} {f['k']}-{f['m']:<3} {f['ok_shards']:>3}  {f['state']}")
+        print(
+            f"{f['file_id']:38} {f['size'] or 0:>12} {f['k']}-{f['m']:<3} "
+            f"{f['ok_shards']:>3}  {f['state']}"
+        )
     if status["repair_jobs"]:
         print(f"\nrepair queue: {len(status['repair_jobs'])} file(s)")
     return 0
@@ -138,7 +189,9 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     node.add_argument("--data", required=True, metavar="DIR")
     node.add_argument("--capacity", default="10GiB", metavar="SIZE")
     node.add_argument("--heartbeat", type=float, default=2.0, metavar="SECONDS")
-    node.add_argument("--zone", default="", help="failure-domain label; placement spreads across zones")
+    node.add_argument(
+        "--zone", default="", help="failure-domain label; placement spreads across zones"
+    )
     node.add_argument("--token", default="", help="the coordinator's bearer token")
     node.set_defaults(func=_run_node)
 
@@ -150,16 +203,22 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     coord.add_argument("--repair-grace", type=float, default=0.0, metavar="SECONDS")
     coord.add_argument("--checker-interval", type=float, default=10.0, metavar="SECONDS")
     coord.add_argument("--audit-interval", type=float, default=30.0, metavar="SECONDS")
-    coord.add_argument("--redundancy", default="4-6", help="default k-m or preset (3-10, 10-16, 20-60)")
+    coord.add_argument(
+        "--redundancy", default="4-6", help="default k-m or preset (3-10, 10-16, 20-60)"
+    )
     coord.add_argument("--chunk-size", default="1MiB", metavar="SIZE")
-    coord.add_argument("--write-quorum", type=int, default=0, help="shards needed for an upload (0: k+1)")
+    coord.add_argument(
+        "--write-quorum", type=int, default=0, help="shards needed for an upload (0: k+1)"
+    )
     coord.add_argument("--token", default="", help="bearer token required on the control plane")
     coord.set_defaults(func=_run_coordinator)
 
     up = sub.add_parser("up", help="start a local demo swarm as separate processes")
     up.add_argument("--nodes", type=int, default=6)
     up.add_argument("--dir", required=True)
-    up.add_argument("--port", type=int, default=7700, help="coordinator port; nodes use the next ones")
+    up.add_argument(
+        "--port", type=int, default=7700, help="coordinator port; nodes use the next ones"
+    )
     up.add_argument("--capacity", default="10GiB", metavar="SIZE")
     up.set_defaults(func=_run_up)
 
@@ -168,4 +227,6 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_run_status)
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )

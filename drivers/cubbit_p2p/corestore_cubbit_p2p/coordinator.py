@@ -4,7 +4,7 @@ Control plane (HTTP + JSON; errors are ``{"error": <corestore error class>, "mes
 class's HTTP status, so clients re-raise the same class)::
 
     POST /nodes/register              node -> {node_id,url,zone,capacity,used,shards,inventory}
-    POST /nodes/{id}/heartbeat        node -> {capacity,used,shards,deleted}; <- {delete: [[file,i]]}
+    POST /nodes/{id}/heartbeat        node -> {capacity,used,shards,deleted}; <- {delete: [...]}
     GET  /status                      nodes, files with their health, repair jobs
     POST /alloc                       {k,m,chunk_size,cipher[,ns]} -> {file_id,k_int,placements}
     POST /commit                      {manifest,stored[,ns]} -> state (and the namespace entry)
@@ -66,7 +66,9 @@ class CoordinatorConfig:
 
 
 class Coordinator:
-    def __init__(self, db_path: Path | str, config: CoordinatorConfig = CoordinatorConfig()) -> None:  # noqa: B008
+    def __init__(
+        self, db_path: Path | str, config: CoordinatorConfig = CoordinatorConfig()
+    ) -> None:  # noqa: B008
         self.config = config
         self.store = st.Store(db_path)
         self.session: aiohttp.ClientSession | None = None
@@ -104,8 +106,15 @@ class Coordinator:
     # -- used by the /files API ----------------------------------------------------------------
 
     async def upload(
-        self, chunks: AsyncIterable[bytes], *, k: int, m: int, chunk_size: int, cipher: str,
-        user_key: bytes | None, size_hint: int | None = None,
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        k: int,
+        m: int,
+        chunk_size: int,
+        cipher: str,
+        user_key: bytes | None,
+        size_hint: int | None = None,
     ) -> tuple[Manifest, str]:
         assert self.session is not None
 
@@ -114,14 +123,27 @@ class Coordinator:
                 raise InvalidArgument(f"the body had {size} bytes, Content-Length said {size_hint}")
 
         manifest, result = await upload(
-            self, self.session, chunks, k=k, m=m, chunk_size=chunk_size, cipher=cipher,
-            user_key=user_key, write_quorum=self.config.write_quorum or None,
-            size_hint=size_hint, before_commit=check_size,
+            self,
+            self.session,
+            chunks,
+            k=k,
+            m=m,
+            chunk_size=chunk_size,
+            cipher=cipher,
+            user_key=user_key,
+            write_quorum=self.config.write_quorum or None,
+            size_hint=size_hint,
+            before_commit=check_size,
         )
         return manifest, result["state"]
 
     def open_stream(
-        self, manifest: Manifest, keys: FileKeys | None, sources: list[Placement], start: int, end: int
+        self,
+        manifest: Manifest,
+        keys: FileKeys | None,
+        sources: list[Placement],
+        start: int,
+        end: int,
     ) -> AsyncIterator[bytes]:
         assert self.session is not None
         return open_stream(self, self.session, manifest, keys, sources, start, end)
@@ -150,9 +172,16 @@ class Coordinator:
         check_chunk_size(int(body["chunk_size"]))
         if body.get("ns"):
             w = body["ns"]
-            await self.store.run(ns.check_write, w["ref"], w.get("if_match"), w.get("if_not_exist", False))
+            await self.store.run(
+                ns.check_write, w["ref"], w.get("if_match"), w.get("if_not_exist", False)
+            )
         alloc = await self.store.run(
-            st.allocate, k, m, int(body["chunk_size"]), str(body["cipher"]), int(body.get("size", 0))
+            st.allocate,
+            k,
+            m,
+            int(body["chunk_size"]),
+            str(body["cipher"]),
+            int(body.get("size", 0)),
         )
         return web.json_response(alloc)
 
@@ -274,17 +303,22 @@ class Coordinator:
             p = Placement(row["shard_index"], row["node_id"], row["url"])
             try:
                 async with self.session.get(
-                    p.shard_url(m.file_id), headers={"Range": f"bytes={start}-{start + length - 1}"},
+                    p.shard_url(m.file_id),
+                    headers={"Range": f"bytes={start}-{start + length - 1}"},
                     timeout=aiohttp.ClientTimeout(total=10),
                 ) as resp:
                     if resp.status == 404:
                         raise DataLoss("shard missing")
-                    if resp.status != 206 or not resp.headers.get("Content-Range", "").endswith(f"/{m.shard_size}"):
+                    if resp.status != 206 or not resp.headers.get("Content-Range", "").endswith(
+                        f"/{m.shard_size}"
+                    ):
                         raise DataLoss("shard has the wrong size")
                     record = await resp.content.readexactly(length)
                 await loop.run_in_executor(POOL, _check_record, m, p.index, c, record)
             except (DataLoss, asyncio.IncompleteReadError) as exc:
-                log.warning("audit: shard %s of %s on %s failed: %s", p.index, m.file_id, p.node_id, exc)
+                log.warning(
+                    "audit: shard %s of %s on %s failed: %s", p.index, m.file_id, p.node_id, exc
+                )
                 await self._report(m.file_id, p.index, p.node_id, "corrupt")
             except Exception:  # noqa: BLE001 - unreachable nodes are the monitor's business
                 pass
@@ -314,7 +348,12 @@ class Coordinator:
             )
             tasks = [
                 asyncio.create_task(coro)
-                for coro in (self.monitor_loop(), self.repair_loop(), self.checker_loop(), self.audit_loop())
+                for coro in (
+                    self.monitor_loop(),
+                    self.repair_loop(),
+                    self.checker_loop(),
+                    self.audit_loop(),
+                )
             ]
             yield
             for t in tasks:
@@ -368,4 +407,3 @@ def error_from_json(status: int, body: dict) -> CorestoreError:
 def run_coordinator(*, host: str, port: int, db: Path, config: CoordinatorConfig) -> None:
     coordinator = Coordinator(db, config)
     web.run_app(coordinator.app(), host=host, port=port, print=None, access_log=None)
-

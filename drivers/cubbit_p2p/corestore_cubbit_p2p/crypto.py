@@ -128,7 +128,9 @@ class ChunkCipher:
             assert index not in self._used, f"nonce {index} reused"
             self._used.add(index)
         if self._aead is None:
-            return bytes(plaintext) + hmac.digest(self._int, b"plain" + aad + plaintext, "sha256")[:16]
+            return (
+                bytes(plaintext) + hmac.digest(self._int, b"plain" + aad + plaintext, "sha256")[:16]
+            )
         return self._aead.encrypt(_nonce(index), plaintext, aad)
 
     def open(self, index: int, ciphertext: bytes, final: bool) -> bytes:
@@ -145,7 +147,9 @@ class ChunkCipher:
             raise IntegrityError(f"chunk {index} failed authentication") from None
 
 
-def block_tag(integrity_key: bytes, file_id: uuid.UUID, shard: int, chunk: int, block: bytes) -> bytes:
+def block_tag(
+    integrity_key: bytes, file_id: uuid.UUID, shard: int, chunk: int, block: bytes
+) -> bytes:
     """The 16-byte tag stored after each block: binds file, shard index and chunk index."""
     mac = hmac.new(integrity_key, b"blk" + file_id.bytes + struct.pack(">HQ", shard, chunk), sha256)
     mac.update(block)

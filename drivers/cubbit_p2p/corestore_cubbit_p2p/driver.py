@@ -52,12 +52,17 @@ __all__ = ["P2PDriver", "P2POptions"]
 class P2POptions:
     coordinator: str = option(doc="URL of the swarm coordinator, e.g. http://127.0.0.1:7700")
     secret: str = option(
-        doc="server secret the per-file encryption keys are derived from (keep it; losing it loses the data)",
+        doc="server secret the per-file encryption keys are derived from "
+        "(keep it: losing it loses the data)",
         secret=True,
     )
     token: str = option("", doc="bearer token of the coordinator's control plane", secret=True)
-    redundancy: str = option("4-6", doc="k-m erasure coding (any k of m shards rebuild a file) or a preset")
-    chunk_size: ByteSize = option(ByteSize(1 << 20), doc="plaintext bytes per encrypted, coded chunk")
+    redundancy: str = option(
+        "4-6", doc="k-m erasure coding (any k of m shards rebuild a file) or a preset"
+    )
+    chunk_size: ByteSize = option(
+        ByteSize(1 << 20), doc="plaintext bytes per encrypted, coded chunk"
+    )
     cipher: Literal["aes256gcm", "chacha20poly1305"] = option("aes256gcm", doc="AEAD for chunks")
     write_quorum: int = option(0, doc="shards that must be stored for a write to succeed (0: k+1)")
     stall_timeout: float = option(30.0, doc="seconds a shard stream may stall before it is dropped")
@@ -94,7 +99,9 @@ class _HTTPControl:
         return await self.call("POST", "/alloc", body)
 
     async def commit(self, manifest: Manifest, stored: dict, extra: dict | None) -> Any:
-        return await self.call("POST", "/commit", {"manifest": manifest.to_json(), "stored": stored, "ns": extra})
+        return await self.call(
+            "POST", "/commit", {"manifest": manifest.to_json(), "stored": stored, "ns": extra}
+        )
 
     async def abort(self, file_id: str) -> None:
         try:
@@ -120,7 +127,9 @@ class P2PDriver(StorageDriver, SupportsMetadata):
         opts: P2POptions = self.options
         self._k, self._m = parse_redundancy(opts.redundancy)
         # One mount key; every upload still gets unique keys from its random salt.
-        self._user_key = hmac.digest(opts.secret.encode(), b"cbst/v1/corestore-driver-key", "sha256")
+        self._user_key = hmac.digest(
+            opts.secret.encode(), b"cbst/v1/corestore-driver-key", "sha256"
+        )
         self._session: aiohttp.ClientSession | None = None
         self._control: _HTTPControl | None = None
 
@@ -179,14 +188,18 @@ class P2PDriver(StorageDriver, SupportsMetadata):
     # -- required core ------------------------------------------------------------------------
 
     async def stat(self, ref: Reference, *, metadata_keys: Sequence[str] = ()) -> ResourceInfo:
-        return self._info(await self._ns("stat", ref=self._ref(ref), keys=list(metadata_keys) or None))
+        return self._info(
+            await self._ns("stat", ref=self._ref(ref), keys=list(metadata_keys) or None)
+        )
 
     async def list_container(
         self, ref: Reference, *, metadata_keys: Sequence[str] = ()
     ) -> AsyncIterator[ResourceInfo]:
         after = ""
         while True:
-            page = await self._ns("list", ref=self._ref(ref), after=after, keys=list(metadata_keys) or None)
+            page = await self._ns(
+                "list", ref=self._ref(ref), after=after, keys=list(metadata_keys) or None
+            )
             for entry in page["entries"]:
                 yield self._info(entry)
             if not page["next"]:
@@ -284,4 +297,3 @@ class P2PDriver(StorageDriver, SupportsMetadata):
         self, ref: Reference, keys: Sequence[str], *, lock_id: str | None = None
     ) -> None:
         await self._ns("set_metadata", ref=self._ref(ref), set={}, unset=list(keys))
-

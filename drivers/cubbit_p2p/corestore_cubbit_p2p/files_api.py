@@ -102,7 +102,15 @@ class FilesAPI:
 
         if not isinstance(options, dict):
             raise InvalidArgument("options must be a JSON object")
-        unknown = set(options) - {"encryption", "key", "cipher", "redundancy", "chunk_size", "k", "m"}
+        unknown = set(options) - {
+            "encryption",
+            "key",
+            "cipher",
+            "redundancy",
+            "chunk_size",
+            "k",
+            "m",
+        }
         if unknown:
             raise InvalidArgument(f"unknown option {sorted(unknown)[0]!r}")
         encrypt = _truthy(options.get("encryption", True))
@@ -120,12 +128,25 @@ class FilesAPI:
         except ValueError:
             raise InvalidArgument("chunk_size must be an integer") from None
         check_chunk_size(chunk_size)
-        size_hint = None if request.content_type.startswith("multipart/") else request.content_length
-        manifest, state = await self.c.upload(
-            body(), k=k, m=m, chunk_size=chunk_size, cipher=cipher,
-            user_key=key if encrypt else None, size_hint=size_hint,
+        size_hint = (
+            None if request.content_type.startswith("multipart/") else request.content_length
         )
-        answer = {"file_id": manifest.file_id, "size": manifest.size, "state": state, "k": k, "m": m}
+        manifest, state = await self.c.upload(
+            body(),
+            k=k,
+            m=m,
+            chunk_size=chunk_size,
+            cipher=cipher,
+            user_key=key if encrypt else None,
+            size_hint=size_hint,
+        )
+        answer = {
+            "file_id": manifest.file_id,
+            "size": manifest.size,
+            "state": state,
+            "k": k,
+            "m": m,
+        }
         if generated:
             assert key is not None
             answer["key"] = key.hex()
@@ -156,7 +177,11 @@ class FilesAPI:
     async def get(self, request: web.Request) -> web.StreamResponse:
         info, manifest, keys = await self._load(request)
         start, end, status = 0, manifest.size, 200
-        headers = {"Accept-Ranges": "bytes", "X-File-State": info["state"], "Content-Type": "application/octet-stream"}
+        headers = {
+            "Accept-Ranges": "bytes",
+            "X-File-State": info["state"],
+            "Content-Type": "application/octet-stream",
+        }
         if "Range" in request.headers:
             start, end = _parse_range(request.headers["Range"], manifest.size)
             status = 206
@@ -212,4 +237,3 @@ def add_routes(app: web.Application, coordinator: Coordinator) -> None:
     app.router.add_route("HEAD", "/files/{file_id}", api.head)
     app.router.add_get("/files/{file_id}", api.get, allow_head=False)
     app.router.add_delete("/files/{file_id}", api.delete)
-

@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 
 
-
 def free_port_block(count: int) -> int:
     """A base port with ``count`` consecutive free ports after it."""
     for _ in range(200):
@@ -42,8 +41,16 @@ def free_port_block(count: int) -> int:
 class Swarm:
     """Processes of one swarm; nodes can be killed and restarted by index."""
 
-    def __init__(self, directory: Path, nodes: int, *, heartbeat: float = 0.5, dead_after: float = 2.0,
-                 chunk_size: int = 4096, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        nodes: int,
+        *,
+        heartbeat: float = 0.5,
+        dead_after: float = 2.0,
+        chunk_size: int = 4096,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.n = nodes
@@ -54,11 +61,27 @@ class Swarm:
             self.port = free_port_block(nodes + 1)
             self.url = f"http://127.0.0.1:{self.port}"
             self.coordinator = subprocess.Popen(
-                [*self.base, "coordinator", "--listen", f"127.0.0.1:{self.port}",
-                 "--db", str(self.db_path), "--heartbeat", str(heartbeat), "--dead-after", str(dead_after),
-                 "--chunk-size", str(chunk_size), "--checker-interval", "1", "--audit-interval", "3600",
-                 *extra],
-                stdout=self.log, stderr=self.log,
+                [
+                    *self.base,
+                    "coordinator",
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    "--db",
+                    str(self.db_path),
+                    "--heartbeat",
+                    str(heartbeat),
+                    "--dead-after",
+                    str(dead_after),
+                    "--chunk-size",
+                    str(chunk_size),
+                    "--checker-interval",
+                    "1",
+                    "--audit-interval",
+                    "3600",
+                    *extra,
+                ],
+                stdout=self.log,
+                stderr=self.log,
             )
             self.nodes: list[subprocess.Popen | None] = [self._start_node(i) for i in range(nodes)]
             try:
@@ -68,7 +91,9 @@ class Swarm:
                 self.stop(close_log=False)
                 if attempt == 2:
                     raise
-        self.node_ids = [(directory / f"node{i}" / "node_id").read_text().strip() for i in range(nodes)]
+        self.node_ids = [
+            (directory / f"node{i}" / "node_id").read_text().strip() for i in range(nodes)
+        ]
 
     @property
     def db_path(self) -> Path:
@@ -79,9 +104,22 @@ class Swarm:
 
     def _start_node(self, i: int) -> subprocess.Popen:
         return subprocess.Popen(
-            [*self.base, "node", "--coordinator", self.url, "--listen", f"127.0.0.1:{self.port + 1 + i}",
-             "--data", str(self.dir / f"node{i}"), "--capacity", "20GiB", "--heartbeat", str(self.heartbeat)],
-            stdout=self.log, stderr=self.log,
+            [
+                *self.base,
+                "node",
+                "--coordinator",
+                self.url,
+                "--listen",
+                f"127.0.0.1:{self.port + 1 + i}",
+                "--data",
+                str(self.dir / f"node{i}"),
+                "--capacity",
+                "20GiB",
+                "--heartbeat",
+                str(self.heartbeat),
+            ],
+            stdout=self.log,
+            stderr=self.log,
         )
 
     def status(self) -> dict:
@@ -97,7 +135,9 @@ class Swarm:
     def wait_alive(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.coordinator.poll() is not None or any(p and p.poll() is not None for p in self.nodes):
+            if self.coordinator.poll() is not None or any(
+                p and p.poll() is not None for p in self.nodes
+            ):
                 raise RuntimeError("a swarm process exited (port taken?)")
             try:
                 if sum(n["state"] == "alive" for n in self.status()["nodes"]) >= count:

@@ -22,7 +22,12 @@ from .crypto import AEAD_TAG, BLOCK_TAG, CIPHERS, FileKeys, commitment, derive_k
 
 __all__ = ["Manifest", "PRESETS", "parse_redundancy", "MIN_CHUNK", "MAX_CHUNK"]
 
-PRESETS: dict[str, tuple[int, int]] = {"4-6": (4, 6), "3-10": (3, 10), "10-16": (10, 16), "20-60": (20, 60)}
+PRESETS: dict[str, tuple[int, int]] = {
+    "4-6": (4, 6),
+    "3-10": (3, 10),
+    "10-16": (10, 16),
+    "20-60": (20, 60),
+}
 MIN_CHUNK = 4 << 10
 MAX_CHUNK = 16 << 20
 
@@ -106,10 +111,16 @@ class Manifest:
     # -- commitment ---------------------------------------------------------------------------
 
     @staticmethod
-    def header(file_id: str, size: int, chunk_size: int, k: int, m: int, cipher: str, salt: str) -> bytes:
-        return b"cbst/v1|" + struct.pack(
-            ">16sQIHH", uuid.UUID(file_id).bytes, size, chunk_size, k, m
-        ) + cipher.encode() + b"|" + bytes.fromhex(salt)
+    def header(
+        file_id: str, size: int, chunk_size: int, k: int, m: int, cipher: str, salt: str
+    ) -> bytes:
+        return (
+            b"cbst/v1|"
+            + struct.pack(">16sQIHH", uuid.UUID(file_id).bytes, size, chunk_size, k, m)
+            + cipher.encode()
+            + b"|"
+            + bytes.fromhex(salt)
+        )
 
     @classmethod
     def build(

@@ -45,7 +45,9 @@ def _resolve(db: sqlite3.Connection, ref: dict) -> tuple[sqlite3.Row, tuple[str,
     for name in split_path(ref.get("path", "/")):
         if row["type"] != "container":
             raise NotFound(join_path(segments + (name,)))
-        row = db.execute("SELECT * FROM entries WHERE parent_id=? AND name=?", (row["id"], name)).fetchone()
+        row = db.execute(
+            "SELECT * FROM entries WHERE parent_id=? AND name=?", (row["id"], name)
+        ).fetchone()
         segments += (name,)
         if row is None:
             raise NotFound(join_path(segments))
@@ -112,7 +114,9 @@ def stat(db: sqlite3.Connection, ref: dict, keys: list[str] | None = None) -> di
     return _info(row, segs, keys)
 
 
-def list_page(db: sqlite3.Connection, ref: dict, after: str = "", keys: list[str] | None = None) -> dict:
+def list_page(
+    db: sqlite3.Connection, ref: dict, after: str = "", keys: list[str] | None = None
+) -> dict:
     row, segs = _resolve(db, ref)
     if row["type"] != "container":
         raise NotAFolder(join_path(segs))
@@ -128,7 +132,9 @@ def list_page(db: sqlite3.Connection, ref: dict, after: str = "", keys: list[str
 
 def create(db: sqlite3.Connection, ref: dict, kind: str) -> dict:
     parent, segs, name = _parent_of(db, ref)
-    if db.execute("SELECT 1 FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)).fetchone():
+    if db.execute(
+        "SELECT 1 FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)
+    ).fetchone():
         raise AlreadyExists(join_path(segs + (name,)))
     now = time.time()
     new_id = uuid.uuid4().hex
@@ -166,11 +172,16 @@ def move(db: sqlite3.Connection, src: dict, dst: dict) -> dict:
         raise MoveIntoItself(f"{join_path(src_segs)} -> {join_path(lexical)}")
     parent, dst_parent_segs, name = _parent_of(db, dst)
     dst_segs = dst_parent_segs + (name,)
-    if db.execute("SELECT 1 FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)).fetchone():
+    if db.execute(
+        "SELECT 1 FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)
+    ).fetchone():
         raise AlreadyExists(join_path(dst_segs))
     now = time.time()
     old_parent = row["parent_id"]
-    db.execute("UPDATE entries SET parent_id=?, name=?, etag=? WHERE id=?", (parent["id"], name, uuid.uuid4().hex, row["id"]))
+    db.execute(
+        "UPDATE entries SET parent_id=?, name=?, etag=? WHERE id=?",
+        (parent["id"], name, uuid.uuid4().hex, row["id"]),
+    )
     _touch_up(db, old_parent, now)
     _touch_up(db, parent["id"], now)
     return stat(db, {"id": row["id"]})
@@ -185,10 +196,14 @@ def set_metadata(db: sqlite3.Connection, ref: dict, values: dict, remove: list) 
     db.execute("UPDATE entries SET metadata=? WHERE id=?", (json.dumps(metadata), row["id"]))
 
 
-def check_write(db: sqlite3.Connection, ref: dict, if_match: str | None, if_not_exist: bool) -> None:
+def check_write(
+    db: sqlite3.Connection, ref: dict, if_match: str | None, if_not_exist: bool
+) -> None:
     """The pre-checks of a write, so a doomed upload fails before any byte is sent."""
     parent, segs, name = _parent_of(db, ref)
-    row = db.execute("SELECT * FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)).fetchone()
+    row = db.execute(
+        "SELECT * FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)
+    ).fetchone()
     if row is not None and row["type"] == "container":
         raise IsAFolder(join_path(segs + (name,)))
     if row is not None and if_not_exist:
@@ -203,7 +218,9 @@ def bind_content(db: sqlite3.Connection, ns: dict, file_id: str, size: int) -> d
     ref = ns["ref"]
     check_write(db, ref, ns.get("if_match"), ns.get("if_not_exist", False))
     parent, segs, name = _parent_of(db, ref)
-    row = db.execute("SELECT * FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)).fetchone()
+    row = db.execute(
+        "SELECT * FROM entries WHERE parent_id=? AND name=?", (parent["id"], name)
+    ).fetchone()
     now = time.time()
     mtime = ns.get("mtime") or now
     if row is None:
@@ -211,7 +228,16 @@ def bind_content(db: sqlite3.Connection, ns: dict, file_id: str, size: int) -> d
         db.execute(
             "INSERT INTO entries(id, parent_id, name, type, file_id, size, mtime, etag, checksum) "
             "VALUES (?,?,?,'file',?,?,?,?,?)",
-            (entry_id, parent["id"], name, file_id, size, mtime, uuid.uuid4().hex, ns.get("checksum")),
+            (
+                entry_id,
+                parent["id"],
+                name,
+                file_id,
+                size,
+                mtime,
+                uuid.uuid4().hex,
+                ns.get("checksum"),
+            ),
         )
     else:
         entry_id = row["id"]
@@ -241,6 +267,8 @@ OPS = {
     "delete": lambda db, a: delete(db, a["ref"]),
     "move": lambda db, a: move(db, a["src"], a["dst"]),
     "set_metadata": lambda db, a: set_metadata(db, a["ref"], a.get("set", {}), a.get("unset", [])),
-    "check_write": lambda db, a: check_write(db, a["ref"], a.get("if_match"), a.get("if_not_exist", False)),
+    "check_write": lambda db, a: check_write(
+        db, a["ref"], a.get("if_match"), a.get("if_not_exist", False)
+    ),
     "usage": lambda db, a: usage(db),
 }

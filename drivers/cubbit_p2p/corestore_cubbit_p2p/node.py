@@ -2,7 +2,7 @@
 
 Data plane (streaming HTTP, no per-record round trips)::
 
-    PUT    /shards/{file_id}/{index}   body = the shard; temp file, fsync, rename; -> {"size","sha256"}
+    PUT    /shards/{file_id}/{index}   body = the shard (temp file, fsync, rename) -> {size, sha256}
     GET    /shards/{file_id}/{index}   Range: bytes=a-b supported (206 + Content-Range)
     HEAD   /shards/{file_id}/{index}
     DELETE /shards/{file_id}/{index}
@@ -149,7 +149,9 @@ class Node:
             if header:
                 start, end = _parse_range(header, total)
                 status = 206
-                headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}" if end > start else f"bytes */{total}"
+                headers["Content-Range"] = (
+                    f"bytes {start}-{end - 1}/{total}" if end > start else f"bytes */{total}"
+                )
             resp = web.StreamResponse(status=status, headers=headers)
             resp.content_length = end - start
             await resp.prepare(request)
@@ -197,15 +199,22 @@ class Node:
     # -- control plane ----------------------------------------------------------------------
 
     async def control_loop(self, app: web.Application) -> None:
-        """Register (with the inventory), then heartbeat; delete what the coordinator says is stale."""
+        """Register (with the inventory), then heartbeat; delete the shards called stale."""
         registered = False
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), headers=headers) as session:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=10), headers=headers
+        ) as session:
             while True:
                 try:
                     if not registered:
-                        body = {**self._status(), "inventory": [[f, i, s] for (f, i), s in self._sizes.items()]}
-                        async with session.post(f"{self.coordinator}/nodes/register", json=body) as resp:
+                        body = {
+                            **self._status(),
+                            "inventory": [[f, i, s] for (f, i), s in self._sizes.items()],
+                        }
+                        async with session.post(
+                            f"{self.coordinator}/nodes/register", json=body
+                        ) as resp:
                             resp.raise_for_status()
                             answer = await resp.json()
                         registered = True
@@ -222,7 +231,9 @@ class Node:
                         self._deleted = []
                     for file_id, index in answer.get("delete", []):
                         key = (str(uuid.UUID(file_id)), int(index))
-                        await asyncio.to_thread(self._remove, key, self.shards / key[0] / str(key[1]))
+                        await asyncio.to_thread(
+                            self._remove, key, self.shards / key[0] / str(key[1])
+                        )
                         self._deleted.append([key[0], key[1]])
                 except asyncio.CancelledError:
                     raise
@@ -271,8 +282,16 @@ def _parse_range(header: str, total: int) -> tuple[int, int]:
 
 
 def run_node(
-    *, coordinator: str, host: str, port: int, data_dir: Path, capacity: int,
-    heartbeat: float = 2.0, public_url: str | None = None, zone: str = "", token: str = "",
+    *,
+    coordinator: str,
+    host: str,
+    port: int,
+    data_dir: Path,
+    capacity: int,
+    heartbeat: float = 2.0,
+    public_url: str | None = None,
+    zone: str = "",
+    token: str = "",
 ) -> None:
     node = Node(
         data_dir,

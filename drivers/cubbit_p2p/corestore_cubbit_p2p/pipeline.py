@@ -105,7 +105,9 @@ class ShardSender:
 
     async def _run(self) -> None:
         try:
-            async with self._session.put(self._url, data=self._body(), headers=self._headers) as resp:
+            async with self._session.put(
+                self._url, data=self._body(), headers=self._headers
+            ) as resp:
                 if resp.status != 200:
                     raise Unavailable(f"node {self.placement.node_id} answered {resp.status}")
                 self.result = await resp.json()
@@ -118,7 +120,9 @@ class ShardSender:
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
-            log.info("shard %s on %s dropped: %s", self.placement.index, self.placement.node_id, exc)
+            log.info(
+                "shard %s on %s dropped: %s", self.placement.index, self.placement.node_id, exc
+            )
         while not self._queue.empty():  # unblock a producer waiting on a full queue
             self._queue.get_nowait()
 
@@ -252,7 +256,9 @@ async def upload_stream(
     return result
 
 
-async def delete_shards(session: aiohttp.ClientSession, file_id: str, placements: list[Placement]) -> None:
+async def delete_shards(
+    session: aiohttp.ClientSession, file_id: str, placements: list[Placement]
+) -> None:
     """Best effort: nodes that miss this garbage-collect the shard when they next report."""
 
     async def one(p: Placement) -> None:
@@ -294,10 +300,15 @@ class _ShardStream:
         loop = asyncio.get_running_loop()
         c = self._first
         try:
-            start, end = m.record_offset(self._first), m.record_offset(self._last) + m.record_len(self._last)
+            start, end = (
+                m.record_offset(self._first),
+                m.record_offset(self._last) + m.record_len(self._last),
+            )
             headers = {"Range": f"bytes={start}-{end - 1}"}
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=self._timeout)
-            async with self._session.get(p.shard_url(m.file_id), headers=headers, timeout=timeout) as resp:
+            async with self._session.get(
+                p.shard_url(m.file_id), headers=headers, timeout=timeout
+            ) as resp:
                 if resp.status not in (200, 206):
                     raise Unavailable(f"node answered {resp.status}")
                 total = _total_size(resp)
@@ -381,7 +392,9 @@ class StripeReader:
     def _drop(self, stream: _ShardStream, exc: BaseException) -> None:
         stream.close()
         del self._active[stream.placement.index]
-        kind = "corrupt" if isinstance(exc, DataLoss | asyncio.IncompleteReadError) else "unavailable"
+        kind = (
+            "corrupt" if isinstance(exc, DataLoss | asyncio.IncompleteReadError) else "unavailable"
+        )
         self.bad.append((stream.placement, kind))
         if self._report is not None:
             self._report(stream.placement.index, stream.placement.node_id, kind)
@@ -401,7 +414,9 @@ class StripeReader:
                                 f"chunk {c}: fewer than {k} authentic shards are reachable"
                             )
                         continue
-                    results = await asyncio.gather(*(s.get(c) for s in pending), return_exceptions=True)
+                    results = await asyncio.gather(
+                        *(s.get(c) for s in pending), return_exceptions=True
+                    )
                     for stream, res in zip(pending, results, strict=True):
                         if isinstance(res, BaseException):
                             if isinstance(res, asyncio.CancelledError):
@@ -449,7 +464,7 @@ async def download_stream(
     chunks = manifest.chunks_for(start, end)
     if not chunks:
         # Still authenticate something for an empty file so a forged manifest cannot pass.
-        chunks = range(0, 1) if manifest.size == 0 else range(0)
+        chunks = range(1) if manifest.size == 0 else range(0)
         if not chunks:
             return
     loop = asyncio.get_running_loop()
@@ -475,4 +490,3 @@ async def download_stream(
     finally:
         for _, fut in inflight:
             fut.cancel()
-

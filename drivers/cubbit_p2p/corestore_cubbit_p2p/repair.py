@@ -30,7 +30,9 @@ def usable_sources(info: dict) -> list[Placement]:
     """Shards worth reading, best first: ``ok`` before ``corrupt`` (a shard reported corrupt may
     have one bad record and many good ones; every block is checked anyway), alive nodes before
     suspects, primaries first (decoding them is free). Dead nodes are skipped."""
-    shards = [s for s in info["shards"] if s["state"] in ("ok", "corrupt") and s["node_state"] != "dead"]
+    shards = [
+        s for s in info["shards"] if s["state"] in ("ok", "corrupt") and s["node_state"] != "dead"
+    ]
     shards.sort(key=lambda s: (s["state"] != "ok", s["node_state"] != "alive", s["index"]))
     return [Placement(s["index"], s["node_id"], s["url"]) for s in shards]
 
@@ -69,7 +71,9 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
 
     reports: list[tuple[int, str, str]] = []
     reader = StripeReader(session, manifest, sources, report=lambda *r: reports.append(r))
-    senders = [ShardSender(session, p, file_id, depth=4, length=manifest.shard_size) for p in placements]
+    senders = [
+        ShardSender(session, p, file_id, depth=4, length=manifest.shard_size) for p in placements
+    ]
     code = ErasureCode(manifest.k, manifest.m)
     key, fid = manifest.integrity_key, manifest.uuid
     loop = asyncio.get_running_loop()
@@ -78,7 +82,11 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
 
     def rebuild(c: int, blocks: dict[int, bytes]) -> list[tuple[bytes, bytes]]:
         primaries = code.decode(blocks)
-        parity = dict(zip(parity_ids, code.encode_some(primaries, parity_ids), strict=True)) if parity_ids else {}
+        parity = (
+            dict(zip(parity_ids, code.encode_some(primaries, parity_ids), strict=True))
+            if parity_ids
+            else {}
+        )
         out = []
         for i in wanted:
             block = primaries[i] if i < manifest.k else parity[i]
@@ -107,11 +115,18 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
             if shard["sha256"] and sender.result["sha256"] != shard["sha256"]:
                 # Rebuilt shards are byte-identical to the originals; anything else is a bug
                 # or a lying node, and must not replace the record of the original.
-                log.error("file %s: rebuilt shard %s differs from the original", file_id, shard["index"])
+                log.error(
+                    "file %s: rebuilt shard %s differs from the original", file_id, shard["index"]
+                )
                 continue
             swapped = await store.run(
-                st.swap_shard, file_id, shard["index"], shard["node_id"],
-                sender.placement.node_id, sender.result["size"], sender.result["sha256"],
+                st.swap_shard,
+                file_id,
+                shard["index"],
+                shard["node_id"],
+                sender.placement.node_id,
+                sender.result["size"],
+                sender.result["sha256"],
             )
             done += swapped
     log.info("file %s: repaired %d of %d shards", file_id, done, len(missing))

@@ -2,7 +2,8 @@
 
 * one live shard per (file, index): the primary key of ``shards``;
 * at most one shard of a file per node: ``UNIQUE(file_id, node_id)``;
-* a file's state follows from its ``ok`` shards: ``active`` = m, ``degraded`` = k..m-1, ``lost`` < k;
+* a file's state follows from its ``ok`` shards: ``active`` = m, ``degraded`` = k..m-1,
+  ``lost`` < k;
 * the manifest is committed in the same transaction as the shard rows (and the namespace entry);
 * repair swaps a shard with compare-and-swap on (file, index, old node);
 * replaced or orphaned shard copies go to ``garbage`` until their node confirms the delete.
@@ -113,17 +114,28 @@ def register_node(db: sqlite3.Connection, info: dict, inventory: list) -> list[l
     """Upsert a node, reconcile its inventory, and return the shards it must delete."""
     now = time.time()
     db.execute(
-        "INSERT INTO nodes(node_id, url, zone, capacity, used, shards, state, last_heartbeat, registered_at) "
+        "INSERT INTO nodes(node_id, url, zone, capacity, used, shards, state, last_heartbeat, "
+        "registered_at) "
         "VALUES (?,?,?,?,?,?,'alive',?,?) ON CONFLICT(node_id) DO UPDATE SET url=excluded.url, "
-        "zone=excluded.zone, capacity=excluded.capacity, used=excluded.used, shards=excluded.shards, "
+        "zone=excluded.zone, capacity=excluded.capacity, used=excluded.used, "
+        "shards=excluded.shards, "
         "state='alive', last_heartbeat=excluded.last_heartbeat",
-        (info["node_id"], info["url"], info.get("zone", ""), info["capacity"], info["used"],
-         info.get("shards", 0), now, now),
+        (
+            info["node_id"],
+            info["url"],
+            info.get("zone", ""),
+            info["capacity"],
+            info["used"],
+            info.get("shards", 0),
+            now,
+            now,
+        ),
     )
     touched = set()
     for file_id, index, size in inventory:
         row = db.execute(
-            "SELECT node_id, state, bytes FROM shards WHERE file_id=? AND shard_index=?", (file_id, index)
+            "SELECT node_id, state, bytes FROM shards WHERE file_id=? AND shard_index=?",
+            (file_id, index),
         ).fetchone()
         if row is not None and row["node_id"] == info["node_id"]:
             if row["state"] == "missing" and row["bytes"] == size:
@@ -133,7 +145,9 @@ def register_node(db: sqlite3.Connection, info: dict, inventory: list) -> list[l
                 )
                 touched.add(file_id)
             continue
-        db.execute("INSERT OR IGNORE INTO garbage VALUES (?,?,?)", (info["node_id"], file_id, index))
+        db.execute(
+            "INSERT OR IGNORE INTO garbage VALUES (?,?,?)", (info["node_id"], file_id, index)
+        )
     for file_id in touched:
         refresh_file_state(db, file_id)
     return garbage_for(db, info["node_id"])
@@ -145,12 +159,14 @@ def heartbeat(db: sqlite3.Connection, node_id: str, info: dict) -> list[list] | 
     if row is None or row["state"] == "dead":
         return None
     db.execute(
-        "UPDATE nodes SET capacity=?, used=?, shards=?, state='alive', last_heartbeat=? WHERE node_id=?",
+        "UPDATE nodes SET capacity=?, used=?, shards=?, state='alive', last_heartbeat=? "
+        "WHERE node_id=?",
         (info["capacity"], info["used"], info.get("shards", 0), time.time(), node_id),
     )
     for file_id, index in info.get("deleted", []):
         db.execute(
-            "DELETE FROM garbage WHERE node_id=? AND file_id=? AND shard_index=?", (node_id, file_id, index)
+            "DELETE FROM garbage WHERE node_id=? AND file_id=? AND shard_index=?",
+            (node_id, file_id, index),
         )
     return garbage_for(db, node_id)
 
@@ -169,10 +185,12 @@ def sweep_nodes(db: sqlite3.Connection, suspect_after: float, dead_after: float)
     """alive -> suspect after missed heartbeats; return suspects overdue for the dead check."""
     now = time.time()
     db.execute(
-        "UPDATE nodes SET state='suspect' WHERE state='alive' AND last_heartbeat < ?", (now - suspect_after,)
+        "UPDATE nodes SET state='suspect' WHERE state='alive' AND last_heartbeat < ?",
+        (now - suspect_after,),
     )
     rows = db.execute(
-        "SELECT node_id FROM nodes WHERE state='suspect' AND last_heartbeat < ?", (now - dead_after,)
+        "SELECT node_id FROM nodes WHERE state='suspect' AND last_heartbeat < ?",
+        (now - dead_after,),
     )
     return [r["node_id"] for r in rows]
 
@@ -207,16 +225,16 @@ def list_nodes(db: sqlite3.Connection) -> list[dict]:
 # -- files and shards -------------------------------------------------------------------------
 
 
-def allocate(db: sqlite3.Connection, k: int, m: int, chunk_size: int, cipher: str, est_size: int) -> dict:
+def allocate(
+    db: sqlite3.Connection, k: int, m: int, chunk_size: int, cipher: str, est_size: int
+) -> dict:
     """Create a pending file and place its m shards on m distinct live nodes."""
     file_id = str(uuid.uuid4())
     shard_est = int(1.1 * (est_size // k + 1))
     nodes = [c for c in live_candidates(db) if c.free >= shard_est]
     if len(nodes) < m:
         alive = len(live_candidates(db))
-        raise Unavailable(
-            f"need {m} live nodes with free space, have {len(nodes)} ({alive} alive)"
-        )
+        raise Unavailable(f"need {m} live nodes with free space, have {len(nodes)} ({alive} alive)")
     chosen = rank(file_id, nodes, need=m)[:m]
     k_int = new_integrity_key()
     now = time.time()
@@ -227,13 +245,16 @@ def allocate(db: sqlite3.Connection, k: int, m: int, chunk_size: int, cipher: st
     )
     for index, node in enumerate(chosen):
         db.execute(
-            "INSERT INTO shards(file_id, shard_index, node_id, state, updated_at) VALUES (?,?,?,'writing',?)",
+            "INSERT INTO shards(file_id, shard_index, node_id, state, updated_at) "
+            "VALUES (?,?,?,'writing',?)",
             (file_id, index, node.node_id, now),
         )
     return {
         "file_id": file_id,
         "k_int": k_int.hex(),
-        "placements": [{"index": i, "node_id": n.node_id, "url": n.url} for i, n in enumerate(chosen)],
+        "placements": [
+            {"index": i, "node_id": n.node_id, "url": n.url} for i, n in enumerate(chosen)
+        ],
     }
 
 
@@ -243,7 +264,11 @@ def commit(db: sqlite3.Connection, manifest: Manifest, stored: dict[str, dict]) 
     if row is None or row["state"] != "pending":
         raise Aborted(f"file {manifest.file_id} is not an upload in progress")
     if (row["k"], row["m"], row["chunk_size"], row["cipher"], row["k_int"]) != (
-        manifest.k, manifest.m, manifest.chunk_size, manifest.cipher, manifest.k_int
+        manifest.k,
+        manifest.m,
+        manifest.chunk_size,
+        manifest.cipher,
+        manifest.k_int,
     ):
         raise Aborted("the manifest does not match the allocation")
     now = time.time()
@@ -285,8 +310,13 @@ def refresh_file_state(db: sqlite3.Connection, file_id: str) -> str:
 
 def delete_file(db: sqlite3.Connection, file_id: str) -> None:
     """Forget a file; every copy of its shards becomes garbage for its node to delete."""
-    for r in db.execute("SELECT node_id, shard_index FROM shards WHERE file_id=?", (file_id,)).fetchall():
-        db.execute("INSERT OR IGNORE INTO garbage VALUES (?,?,?)", (r["node_id"], file_id, r["shard_index"]))
+    for r in db.execute(
+        "SELECT node_id, shard_index FROM shards WHERE file_id=?", (file_id,)
+    ).fetchall():
+        db.execute(
+            "INSERT OR IGNORE INTO garbage VALUES (?,?,?)",
+            (r["node_id"], file_id, r["shard_index"]),
+        )
     db.execute("DELETE FROM files WHERE file_id=?", (file_id,))
 
 
@@ -337,7 +367,8 @@ def queue_repair(db: sqlite3.Connection, file_id: str, reason: str, delay: float
 def lease_job(db: sqlite3.Connection, owner: str, lease: float) -> str | None:
     now = time.time()
     row = db.execute(
-        "SELECT file_id FROM repair_jobs WHERE not_before <= ? AND (lease_until IS NULL OR lease_until < ?) "
+        "SELECT file_id FROM repair_jobs WHERE not_before <= ? "
+        "AND (lease_until IS NULL OR lease_until < ?) "
         "ORDER BY priority, not_before LIMIT 1",
         (now, now),
     ).fetchone()
@@ -368,7 +399,13 @@ def repair_targets(db: sqlite3.Connection, file_id: str, count: int) -> list[Can
 
 
 def swap_shard(
-    db: sqlite3.Connection, file_id: str, index: int, old_node: str, new_node: str, size: int, sha: str
+    db: sqlite3.Connection,
+    file_id: str,
+    index: int,
+    old_node: str,
+    new_node: str,
+    size: int,
+    sha: str,
 ) -> bool:
     """Compare-and-swap a repaired shard onto its new node; the old copy becomes garbage."""
     cur = db.execute(
@@ -401,7 +438,8 @@ def checker_scan(db: sqlite3.Connection, pending_timeout: float) -> None:
         refresh_file_state(db, r["file_id"])
         queue_repair(db, r["file_id"], "checker")
     for r in db.execute(
-        "SELECT file_id FROM files WHERE state='pending' AND created_at < ?", (time.time() - pending_timeout,)
+        "SELECT file_id FROM files WHERE state='pending' AND created_at < ?",
+        (time.time() - pending_timeout,),
     ).fetchall():
         delete_file(db, r["file_id"])
 
@@ -410,7 +448,8 @@ def audit_sample(db: sqlite3.Connection, count: int) -> list[dict]:
     rows = db.execute(
         "SELECT s.file_id, s.shard_index, s.node_id, n.url, f.manifest FROM shards s "
         "JOIN nodes n ON n.node_id=s.node_id JOIN files f ON f.file_id=s.file_id "
-        "WHERE s.state='ok' AND n.state='alive' AND f.manifest IS NOT NULL ORDER BY RANDOM() LIMIT ?",
+        "WHERE s.state='ok' AND n.state='alive' AND f.manifest IS NOT NULL "
+        "ORDER BY RANDOM() LIMIT ?",
         (count,),
     )
     return [dict(r) for r in rows]
@@ -425,5 +464,7 @@ def status(db: sqlite3.Connection) -> dict:
             "WHERE f.state != 'pending' ORDER BY f.created_at"
         )
     ]
-    jobs = [dict(r) for r in db.execute("SELECT file_id, priority, reason, attempts FROM repair_jobs")]
+    jobs = [
+        dict(r) for r in db.execute("SELECT file_id, priority, reason, attempts FROM repair_jobs")
+    ]
     return {"nodes": list_nodes(db), "files": files, "repair_jobs": jobs}

@@ -18,7 +18,14 @@ from corestore.streams import rechunk
 from .codec import ErasureCode
 from .crypto import ChunkCipher, FileKeys, derive_keys, new_salt
 from .manifest import Manifest
-from .pipeline import ChunkOpener, ChunkSealer, Placement, StripeReader, download_stream, upload_stream
+from .pipeline import (
+    ChunkOpener,
+    ChunkSealer,
+    Placement,
+    StripeReader,
+    download_stream,
+    upload_stream,
+)
 
 __all__ = ["Control", "open_stream", "upload"]
 
@@ -64,7 +71,9 @@ async def upload(
         fid = uuid.UUID(file_id)
         if cipher != "none" and user_key is None:
             raise ValueError("an encrypted upload needs a key")
-        keys: FileKeys | None = derive_keys(user_key, salt, fid) if user_key and cipher != "none" else None
+        keys: FileKeys | None = (
+            derive_keys(user_key, salt, fid) if user_key and cipher != "none" else None
+        )
         sealer = ChunkSealer(ChunkCipher(cipher, fid, keys, k_int), ErasureCode(k, m), k_int)
         placements = [Placement(p["index"], p["node_id"], p["url"]) for p in alloc["placements"]]
         result = await upload_stream(
@@ -80,10 +89,19 @@ async def upload(
             shard_length=_shard_length(size_hint, chunk_size, k),
         )
         manifest = Manifest.build(
-            file_id=file_id, size=result.size, chunk_size=chunk_size, k=k, m=m, cipher=cipher,
-            salt=salt, keys=keys, k_int=k_int,
+            file_id=file_id,
+            size=result.size,
+            chunk_size=chunk_size,
+            k=k,
+            m=m,
+            cipher=cipher,
+            salt=salt,
+            keys=keys,
+            k_int=k_int,
         )
-        committed = await control.commit(manifest, {str(i): v for i, v in result.stored.items()}, commit_extra)
+        committed = await control.commit(
+            manifest, {str(i): v for i, v in result.stored.items()}, commit_extra
+        )
     except BaseException:
         await control.abort(file_id)
         raise
@@ -107,7 +125,8 @@ def open_stream(
         report=lambda index, node_id, kind: control.report(manifest.file_id, index, node_id, kind),
     )
     opener = ChunkOpener(
-        manifest, ChunkCipher(manifest.cipher, manifest.uuid, keys, manifest.integrity_key),
+        manifest,
+        ChunkCipher(manifest.cipher, manifest.uuid, keys, manifest.integrity_key),
         ErasureCode(manifest.k, manifest.m),
     )
     return download_stream(reader, opener, manifest, start, end)
@@ -116,4 +135,6 @@ def open_stream(
 def _shard_length(size: int | None, chunk_size: int, k: int) -> int | None:
     if size is None:
         return None
-    return Manifest(str(uuid.UUID(int=0)), size, chunk_size, k, k + 1, "none", "", "", "", "").shard_size
+    return Manifest(
+        str(uuid.UUID(int=0)), size, chunk_size, k, k + 1, "none", "", "", "", ""
+    ).shard_size

@@ -1,4 +1,4 @@
-"""Fixtures: a real swarm (coordinator + node processes) per module, or per test when it kills nodes."""
+"""Fixtures: a real swarm (a coordinator and 6 node processes) per test module."""
 
 from __future__ import annotations
 
@@ -17,4 +17,3 @@ def swarm(tmp_path_factory: pytest.TempPathFactory):
     s = Swarm(tmp_path_factory.mktemp("swarm"), 6, dead_after=10.0)
     yield s
     s.stop()
-

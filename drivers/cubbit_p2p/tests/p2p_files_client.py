@@ -29,13 +29,19 @@ def upload(url: str, data: bytes, **options: object) -> dict:
 def upload_multipart(url: str, data: bytes, options: dict) -> dict:
     boundary = uuid.uuid4().hex
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"options\"\r\n"
-        f"Content-Type: application/json\r\n\r\n{json.dumps(options)}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\n"
-        f"Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="options"\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(options)}\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     req = urllib.request.Request(
-        f"{url}/files", data=body, method="POST",
+        f"{url}/files",
+        data=body,
+        method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     return _json(req)

@@ -1,5 +1,8 @@
-"""The crypto and coding library, in process: any k of m rebuild a chunk, the zfec wrapper refuses
-the inputs that make zfec silently wrong, and every tamper is caught before plaintext is released."""
+"""The crypto and coding library, in process.
+
+Any k of m rebuild a chunk, the zfec wrapper refuses the inputs that make zfec silently wrong,
+and every tamper is caught before plaintext is released.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import random
 import uuid
 
 import pytest
-
-from corestore.errors import DataLoss, InvalidArgument, PermissionDenied
 from corestore_cubbit_p2p.codec import CodecError, ErasureCode
 from corestore_cubbit_p2p.crypto import (
     ChunkCipher,
@@ -23,6 +24,8 @@ from corestore_cubbit_p2p.crypto import (
 from corestore_cubbit_p2p.manifest import Manifest, parse_redundancy
 from corestore_cubbit_p2p.pipeline import ChunkOpener, ChunkSealer, _check_record
 
+from corestore.errors import DataLoss, InvalidArgument, PermissionDenied
+
 CHUNK = 4096
 K, M = 4, 6
 SIZES = [0, 1, K - 1, 15, 16, 17, CHUNK - 17, CHUNK - 16, CHUNK, CHUNK + 1, 3 * CHUNK + 5, 1001]
@@ -32,19 +35,31 @@ def _setup(size: int, cipher: str = "aes256gcm"):
     fid = uuid.uuid4()
     user, salt, k_int = new_user_key(), new_salt(), new_integrity_key()
     keys = derive_keys(user, salt, fid) if cipher != "none" else None
-    man = Manifest.build(file_id=str(fid), size=size, chunk_size=CHUNK, k=K, m=M, cipher=cipher,
-                         salt=salt, keys=keys, k_int=k_int)
+    man = Manifest.build(
+        file_id=str(fid),
+        size=size,
+        chunk_size=CHUNK,
+        k=K,
+        m=M,
+        cipher=cipher,
+        salt=salt,
+        keys=keys,
+        k_int=k_int,
+    )
     return man, user, keys
 
 
 def _encode_file(man: Manifest, keys, data: bytes) -> list[list[bytes]]:
     """records[c][shard]"""
     code = ErasureCode(man.k, man.m)
-    sealer = ChunkSealer(ChunkCipher(man.cipher, man.uuid, keys, man.integrity_key, track_nonces=True),
-                         code, man.integrity_key)
+    sealer = ChunkSealer(
+        ChunkCipher(man.cipher, man.uuid, keys, man.integrity_key, track_nonces=True),
+        code,
+        man.integrity_key,
+    )
     out = []
     for c in range(man.n_chunks):
-        piece = data[c * CHUNK:(c + 1) * CHUNK]
+        piece = data[c * CHUNK : (c + 1) * CHUNK]
         records = [bytes(b) + t for b, t in sealer(c, piece, c == man.n_chunks - 1)]
         assert [len(r) for r in records] == [man.record_len(c)] * man.m
         out.append(records)
@@ -52,8 +67,9 @@ def _encode_file(man: Manifest, keys, data: bytes) -> list[list[bytes]]:
 
 
 def _decode_file(man: Manifest, keys, records, subset) -> bytes:
-    opener = ChunkOpener(man, ChunkCipher(man.cipher, man.uuid, keys, man.integrity_key),
-                         ErasureCode(man.k, man.m))
+    opener = ChunkOpener(
+        man, ChunkCipher(man.cipher, man.uuid, keys, man.integrity_key), ErasureCode(man.k, man.m)
+    )
     parts = []
     for c in range(man.n_chunks):
         blocks = {i: _check_record(man, i, c, records[c][i]) for i in subset}
@@ -92,7 +108,10 @@ def test_wrapper_rejects_traps_and_is_repeatable():
     with pytest.raises(InvalidArgument):
         ErasureCode(6, 6)
     # Regenerating only some blocks is byte-identical to the full encode.
-    assert code.encode_some([bytes(b) for b in blocks[:K]], [4, 5]) == [bytes(blocks[4]), bytes(blocks[5])]
+    assert code.encode_some([bytes(b) for b in blocks[:K]], [4, 5]) == [
+        bytes(blocks[4]),
+        bytes(blocks[5]),
+    ]
 
 
 def test_encode_never_aliases_a_mutable_buffer():
@@ -107,7 +126,8 @@ def test_encode_never_aliases_a_mutable_buffer():
 def test_tampering_is_detected():
     man, user, keys = _setup(3 * CHUNK + 5)
     records = _encode_file(man, keys, os.urandom(man.size))
-    flipped = bytearray(records[1][2]); flipped[7] ^= 1
+    flipped = bytearray(records[1][2])
+    flipped[7] ^= 1
     with pytest.raises(DataLoss):
         _check_record(man, 2, 1, bytes(flipped))
     with pytest.raises(DataLoss):  # swapped blocks inside a shard
@@ -136,7 +156,13 @@ def test_key_and_manifest_commitment():
         man.unlock(new_user_key())
     with pytest.raises(PermissionDenied):
         man.unlock(None)
-    for field, value in [("size", 101), ("k", 3), ("m", 7), ("chunk_size", 8192), ("salt", "00" * 32)]:
+    for field, value in [
+        ("size", 101),
+        ("k", 3),
+        ("m", 7),
+        ("chunk_size", 8192),
+        ("salt", "00" * 32),
+    ]:
         edited = Manifest.from_json({**man.to_json(), field: value})
         with pytest.raises((DataLoss, PermissionDenied)):
             edited.unlock(user)

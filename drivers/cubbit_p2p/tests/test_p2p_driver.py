@@ -6,10 +6,10 @@ import os
 
 import pytest
 import pytest_asyncio
+from corestore_cubbit_p2p.driver import P2PDriver
 
 from corestore import Reference, WriteOptions
 from corestore.testing import DriverTests, read_all, write_bytes
-from corestore_cubbit_p2p.driver import P2PDriver
 
 SECRET = "test-secret-" + "x" * 20
 
@@ -39,8 +39,12 @@ async def test_two_mounts_share_one_namespace(swarm):
 async def test_wrong_secret_cannot_read(swarm):
     from corestore.errors import PermissionDenied
 
-    async with P2PDriver.from_config({"coordinator": swarm.url, "secret": SECRET}) as a, \
-            P2PDriver.from_config({"coordinator": swarm.url, "secret": "another-secret-value-123"}) as b:
+    async with (
+        P2PDriver.from_config({"coordinator": swarm.url, "secret": SECRET}) as a,
+        P2PDriver.from_config(
+            {"coordinator": swarm.url, "secret": "another-secret-value-123"}
+        ) as b,
+    ):
         await write_bytes(a, "/secret.bin", b"top secret")
         with pytest.raises(PermissionDenied):
             await read_all(b, "/secret.bin")
@@ -59,8 +63,11 @@ async def test_failed_write_keeps_old_content(swarm):
         with pytest.raises(ConnectionResetError):
             await d.write(Reference.of("/keep.bin"), cut())
         with pytest.raises(InvalidArgument):
-            await d.write(Reference.of("/keep.bin"), cut.__wrapped__() if hasattr(cut, "__wrapped__") else _short(),
-                          WriteOptions(expected_size=10))
+            await d.write(
+                Reference.of("/keep.bin"),
+                cut.__wrapped__() if hasattr(cut, "__wrapped__") else _short(),
+                WriteOptions(expected_size=10),
+            )
         assert await read_all(d, "/keep.bin") == b"old"
 
 

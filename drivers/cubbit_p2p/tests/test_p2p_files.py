@@ -9,10 +9,23 @@ import sqlite3
 import time
 
 import pytest
-from p2p_swarm import CHUNK
 from p2p_files_client import ABORTED, HTTPFailure, delete, download, upload, upload_multipart
+from p2p_swarm import CHUNK
 
-SIZES = [0, 1, 3, 15, 16, 17, CHUNK - 17, CHUNK - 16, CHUNK, CHUNK + 1, 3 * CHUNK + 5, 5 * CHUNK + 1001]
+SIZES = [
+    0,
+    1,
+    3,
+    15,
+    16,
+    17,
+    CHUNK - 17,
+    CHUNK - 16,
+    CHUNK,
+    CHUNK + 1,
+    3 * CHUNK + 5,
+    5 * CHUNK + 1001,
+]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -26,7 +39,9 @@ def test_roundtrip_sizes(swarm, size):
 def test_multipart_with_options_and_given_key(swarm):
     data = os.urandom(2 * CHUNK + 7)
     key = os.urandom(32).hex()
-    answer = upload_multipart(swarm.url, data, {"key": key, "redundancy": "3-5", "chunk_size": 8192})
+    answer = upload_multipart(
+        swarm.url, data, {"key": key, "redundancy": "3-5", "chunk_size": 8192}
+    )
     assert "key" not in answer  # never echoed when the caller chose it
     assert (answer["k"], answer["m"]) == (3, 5)
     assert download(swarm.url, answer["file_id"], key) == data
@@ -43,7 +58,13 @@ def test_ranges(swarm):
     data = os.urandom(4 * CHUNK + 100)
     answer = upload(swarm.url, data)
     fid, key = answer["file_id"], answer["key"]
-    for start, end in [(0, 0), (5, 10), (CHUNK - 1, CHUNK), (CHUNK - 5, 2 * CHUNK + 5), (4 * CHUNK, len(data) - 1)]:
+    for start, end in [
+        (0, 0),
+        (5, 10),
+        (CHUNK - 1, CHUNK),
+        (CHUNK - 5, 2 * CHUNK + 5),
+        (4 * CHUNK, len(data) - 1),
+    ]:
         assert download(swarm.url, fid, key, f"bytes={start}-{end}") == data[start : end + 1]
     assert download(swarm.url, fid, key, "bytes=-50") == data[-50:]
     with pytest.raises(HTTPFailure) as err:
@@ -64,8 +85,12 @@ def test_wrong_or_missing_key_is_403_before_any_body(swarm):
 
 
 def test_bad_options_are_clear_errors(swarm):
-    for options, status in [({"redundancy": "6-4"}, 400), ({"redundancy": "7-9"}, 503),
-                            ({"chunk_size": 10}, 400), ({"bogus": 1}, 400)]:
+    for options, status in [
+        ({"redundancy": "6-4"}, 400),
+        ({"redundancy": "7-9"}, 503),
+        ({"chunk_size": 10}, 400),
+        ({"bogus": 1}, 400),
+    ]:
         with pytest.raises(HTTPFailure) as err:
             upload(swarm.url, b"x", **options)
         assert err.value.status == status, (options, err.value.body)
@@ -105,8 +130,10 @@ def test_any_k_of_m_shards_rebuild(swarm):
 def _ok_shards(swarm, fid):
     db = sqlite3.connect(swarm.db_path)
     try:
-        return {r[0]: r[1] for r in db.execute(
-            "SELECT shard_index, state FROM shards WHERE file_id=?", (fid,))}
+        return {
+            r[0]: r[1]
+            for r in db.execute("SELECT shard_index, state FROM shards WHERE file_id=?", (fid,))
+        }
     finally:
         db.close()
 
@@ -123,8 +150,10 @@ def _wait_state(swarm, fid, index, state, timeout=10):
 def _sha(swarm, fid):
     db = sqlite3.connect(swarm.db_path)
     try:
-        return {r[0]: r[1] for r in db.execute(
-            "SELECT shard_index, sha256 FROM shards WHERE file_id=?", (fid,))}
+        return {
+            r[0]: r[1]
+            for r in db.execute("SELECT shard_index, sha256 FROM shards WHERE file_id=?", (fid,))
+        }
     finally:
         db.close()
 
@@ -212,7 +241,10 @@ def test_same_plaintext_twice_gives_different_ciphertext(swarm):
     a = upload(swarm.url, data, key=key)
     b = upload(swarm.url, data, key=key)
     for i in range(6):
-        assert swarm.shard_path(a["file_id"], i).read_bytes() != swarm.shard_path(b["file_id"], i).read_bytes()
+        assert (
+            swarm.shard_path(a["file_id"], i).read_bytes()
+            != swarm.shard_path(b["file_id"], i).read_bytes()
+        )
     assert download(swarm.url, a["file_id"], key) == download(swarm.url, b["file_id"], key) == data
 
 

@@ -10,10 +10,10 @@ import os
 import urllib.request
 
 import pytest
+from corestore_cubbit_p2p.driver import P2PDriver
 
 from corestore import Reference, WriteOptions
 from corestore.testing import PeakRSS, generated_stream
-from corestore_cubbit_p2p.driver import P2PDriver
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +33,28 @@ def _generate(size: int, digest):
 def _files_roundtrip(url: str, size: int) -> None:
     sent, got = hashlib.sha256(), hashlib.sha256()
     req = urllib.request.Request(
-        f"{url}/files?chunk_size={MiB}", data=_generate(size, sent), method="POST",
+        f"{url}/files?chunk_size={MiB}",
+        data=_generate(size, sent),
+        method="POST",
         headers={"Content-Type": "application/octet-stream"},
     )
     with urllib.request.urlopen(req, timeout=600) as resp:
         answer = json.load(resp)
     assert answer["size"] == size
-    req = urllib.request.Request(f"{url}/files/{answer['file_id']}", headers={"X-Encryption-Key": answer["key"]})
+    req = urllib.request.Request(
+        f"{url}/files/{answer['file_id']}", headers={"X-Encryption-Key": answer["key"]}
+    )
     with urllib.request.urlopen(req, timeout=600) as resp:
         while piece := resp.read(MiB):
             got.update(piece)
     assert got.hexdigest() == sent.hexdigest()
-    urllib.request.urlopen(urllib.request.Request(
-        f"{url}/files/{answer['file_id']}", method="DELETE", headers={"X-Encryption-Key": answer["key"]}))
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{url}/files/{answer['file_id']}",
+            method="DELETE",
+            headers={"X-Encryption-Key": answer["key"]},
+        )
+    )
 
 
 def _assert_flat(growth: dict[int, int], who: str) -> None:
@@ -75,7 +84,9 @@ async def test_driver_memory_is_bounded(swarm):
             ref = Reference.of(f"/mem-{size}.bin")
             sent, got = hashlib.sha256(), hashlib.sha256()
             with PeakRSS() as peak:
-                await driver.write(ref, generated_stream(size, sent), WriteOptions(expected_size=size))
+                await driver.write(
+                    ref, generated_stream(size, sent), WriteOptions(expected_size=size)
+                )
                 async for chunk in driver.open_read(ref):
                     got.update(chunk)
             assert got.hexdigest() == sent.hexdigest()

@@ -26,8 +26,12 @@ def swarm8(tmp_path):
 def _shards(swarm, fid):
     db = sqlite3.connect(swarm.db_path)
     try:
-        return {r[0]: (r[1], r[2], r[3]) for r in db.execute(
-            "SELECT shard_index, node_id, state, sha256 FROM shards WHERE file_id=?", (fid,))}
+        return {
+            r[0]: (r[1], r[2], r[3])
+            for r in db.execute(
+                "SELECT shard_index, node_id, state, sha256 FROM shards WHERE file_id=?", (fid,)
+            )
+        }
     finally:
         db.close()
 
@@ -116,7 +120,9 @@ def test_node_killed_mid_upload(swarm8):
 
     def run() -> None:
         req = urllib.request.Request(
-            f"{s.url}/files", data=_slow_body(data, started), method="POST",
+            f"{s.url}/files",
+            data=_slow_body(data, started),
+            method="POST",
             headers={"Content-Type": "application/octet-stream"},
         )
         try:

@@ -32,7 +32,8 @@ secret = "serve-test-secret-0123456789"
 chunk_size = "64KiB"
 """
     srv = ServerProcess.start(
-        tmp_path_factory.mktemp("p2pserve"), mounts=mount,
+        tmp_path_factory.mktemp("p2pserve"),
+        mounts=mount,
         server='jwt_secret = "p2p-test-secret-0123456789abcdef0123"',
     )
     yield srv
