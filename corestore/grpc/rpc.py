@@ -53,11 +53,10 @@ def ok() -> status_pb2.Status:
 def status_for(exc: BaseException, rpc_name: str) -> status_pb2.Status:
     """The CS3 status of an exception; unknown ones are logged and answered as internal."""
     trace = request_id.get()
-    if isinstance(exc, CorestoreError) and type(exc) is not CorestoreError:
+    code = code_pb2.Code.DESCRIPTOR.values_by_name.get(getattr(exc, "cs3_code", ""))
+    if isinstance(exc, CorestoreError) and type(exc) is not CorestoreError and code is not None:
         log.info("%s failed: %s", rpc_name, exc.message, extra={"code": exc.cs3_code})
-        return status_pb2.Status(
-            code=code_pb2.Code.Value(exc.cs3_code), message=exc.message, trace=trace
-        )
+        return status_pb2.Status(code=code.number, message=exc.message, trace=trace)
     log.error("%s failed with an internal error", rpc_name, exc_info=exc)
     return status_pb2.Status(
         code=code_pb2.CODE_INTERNAL, message=f"internal error (request id {trace})", trace=trace
