@@ -49,6 +49,7 @@ def _run_coordinator(args: argparse.Namespace) -> int:
         repair_grace=args.repair_grace,
         checker_interval=args.checker_interval,
         audit_interval=args.audit_interval,
+        audit_sample=args.audit_sample,
         redundancy=args.redundancy,
         chunk_size=parse_size(args.chunk_size),
         write_quorum=args.write_quorum,
@@ -203,6 +204,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     coord.add_argument("--repair-grace", type=float, default=0.0, metavar="SECONDS")
     coord.add_argument("--checker-interval", type=float, default=10.0, metavar="SECONDS")
     coord.add_argument("--audit-interval", type=float, default=30.0, metavar="SECONDS")
+    coord.add_argument("--audit-sample", type=int, default=4, help="shards audited per pass")
     coord.add_argument(
         "--redundancy", default="4-6", help="default k-m or preset (3-10, 10-16, 20-60)"
     )

@@ -211,7 +211,9 @@ class Coordinator:
         return web.json_response(await self.store.run(op, args))
 
     async def h_check(self, request: web.Request) -> web.Response:
-        await self.check_once()
+        audit = int(request.query.get("audit", self.config.audit_sample))
+        await self.store.run(st.checker_scan, self.config.pending_timeout)
+        await self.audit_once(audit)
         await self.drain_repairs()
         return web.json_response(await self.store.run(st.status))
 
@@ -271,10 +273,6 @@ class Coordinator:
                     log.warning("repair of %s failed: %s", file_id, exc)
                 await self.store.run(st.finish_job, file_id, self.owner, ok, 2.0)
 
-    async def check_once(self) -> None:
-        await self.store.run(st.checker_scan, self.config.pending_timeout)
-        await self.audit_once()
-
     async def checker_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.checker_interval)
@@ -292,11 +290,11 @@ class Coordinator:
             except Exception:  # noqa: BLE001
                 log.exception("audit pass failed")
 
-    async def audit_once(self) -> None:
+    async def audit_once(self, sample: int | None = None) -> None:
         """Fetch one random record of a few random shards and check its tag (Storj-style audit)."""
         assert self.session is not None
         loop = asyncio.get_running_loop()
-        for row in await self.store.run(st.audit_sample, self.config.audit_sample):
+        for row in await self.store.run(st.audit_sample, sample or self.config.audit_sample):
             m = Manifest.from_json(json.loads(row["manifest"]))
             c = random.randrange(m.n_chunks)
             start, length = m.record_offset(c), m.record_len(c)

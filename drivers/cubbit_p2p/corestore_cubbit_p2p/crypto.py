@@ -105,7 +105,7 @@ class ChunkCipher:
         keys: FileKeys | None,
         integrity_key: bytes,
         *,
-        track_nonces: bool = False,
+        track_nonces: bool | None = None,
     ) -> None:
         self.cipher = cipher
         self.file_id = file_id
@@ -119,7 +119,10 @@ class ChunkCipher:
             self._aead = ChaCha20Poly1305(keys.enc)
         elif cipher != "none":
             raise ValueError(f"unknown cipher {cipher!r}")
-        # Tests turn this on to prove no (key, nonce) pair is ever used twice.
+        # Tests turn this on (here or with CORESTORE_P2P_TRACK_NONCES=1 for whole swarms) to prove
+        # that no (key, nonce) pair is ever used twice.
+        if track_nonces is None:
+            track_nonces = os.environ.get("CORESTORE_P2P_TRACK_NONCES") == "1"
         self._used: set[int] | None = set() if track_nonces else None
 
     def seal(self, index: int, plaintext: bytes, final: bool) -> bytes:

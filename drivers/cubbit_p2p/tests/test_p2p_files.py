@@ -268,3 +268,106 @@ def test_head_and_delete(swarm):
     while any(p.exists() for p in paths) and time.monotonic() < deadline:
         time.sleep(0.2)  # nodes collect the garbage on their next heartbeat
     assert not any(p.exists() for p in paths)
+
+
+def test_audit_finds_corruption_no_download_touches(swarm):
+    data = os.urandom(6 * CHUNK)
+    answer = upload(swarm.url, data)
+    fid = answer["file_id"]
+    path = swarm.shard_path(fid, 5)  # parity: downloads never read it while primaries are fine
+    raw = bytearray(path.read_bytes())
+    record = (CHUNK + 16 + 3) // 4 + 16
+    for c in range(6):
+        raw[c * record + 1] ^= 0x80
+    path.write_bytes(bytes(raw))
+    import urllib.request
+
+    req = urllib.request.Request(f"{swarm.url}/admin/check?audit=100000", method="POST", data=b"")
+    urllib.request.urlopen(req, timeout=120).read()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if _ok_shards(swarm, fid).get(5) == "ok" and swarm.shard_path(fid, 5).read_bytes() != raw:
+            break
+        swarm.check()
+        time.sleep(0.2)
+    assert _ok_shards(swarm, fid)[5] == "ok"
+    assert swarm.shard_path(fid, 5).read_bytes() != bytes(raw)  # rebuilt, byte-identical again
+
+
+def test_parallel_uploads_and_downloads(swarm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def roundtrip(i):
+        data = os.urandom(i * 997 + 10 * CHUNK)
+        answer = upload(swarm.url, data)
+        return download(swarm.url, answer["file_id"], answer["key"]) == data
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(roundtrip, range(16)))
+
+
+def test_download_while_repair_runs(swarm):
+    import threading
+    import urllib.request
+
+    data = os.urandom(1500 * CHUNK)
+    answer = upload(swarm.url, data)
+    fid, key = answer["file_id"], answer["key"]
+    path = swarm.shard_path(fid, 0)
+    raw = bytearray(path.read_bytes())
+    record = (CHUNK + 16 + 3) // 4 + 16
+    raw[700 * record + 3] ^= 1
+    path.write_bytes(bytes(raw))
+    got = []
+
+    def slow_download():
+        req = urllib.request.Request(f"{swarm.url}/files/{fid}", headers={"X-Encryption-Key": key})
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            while piece := resp.read(64 * CHUNK):
+                got.append(piece)
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=slow_download)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # repair rewrites shard 0 while the download reads it
+        swarm.check()
+        if _ok_shards(swarm, fid).get(0) == "ok" and swarm.shard_path(fid, 0).read_bytes() != raw:
+            break
+        time.sleep(0.1)
+    thread.join(120)
+    assert b"".join(got) == data
+    assert download(swarm.url, fid, key) == data
+
+
+def test_status_command(swarm):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "corestore.cli", "swarm", "status", "--coordinator", swarm.url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert all(node_id in out for node_id in swarm.node_ids)
+    assert "alive" in out and "active" in out
+    as_json = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "corestore.cli",
+            "swarm",
+            "status",
+            "--coordinator",
+            swarm.url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    import json
+
+    status = json.loads(as_json)
+    assert len(status["nodes"]) == 6 and status["files"]
