@@ -64,6 +64,41 @@ async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def prefetch(chunks: AsyncIterator[bytes], depth: int = 2) -> AsyncIterator[bytes]:
+    """Read up to ``depth`` chunks ahead, so the driver reads while the socket sends.
+
+    Memory stays at ``depth + 1`` chunks. If the consumer stops early (a client hung up), the
+    reader task is cancelled and the driver's iterator closed.
+    """
+    queue: asyncio.Queue[tuple[bytes | None, BaseException | None]] = asyncio.Queue(depth)
+
+    async def produce() -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put((chunk, None))
+            await queue.put((None, None))
+        except Exception as exc:  # handed to the consumer, which raises it in its own context
+            await queue.put((None, exc))
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            chunk, error = await queue.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def parse_range(header: str | None, size: int) -> ByteRange | None:
     """A single ``bytes=`` range within ``size``; ``None`` means "send everything".
 
@@ -187,11 +222,11 @@ async def simple_download(request: web.Request) -> web.StreamResponse:
         response.content_length = size
     if request.method == "HEAD":
         return response
-    chunks = (
-        driver.open_version(ref, version, byte_range)
+    chunks = prefetch(
+        driver.open_version(ref, version, byte_range)  # type: ignore[attr-defined]
         if version
         else driver.open_read(ref, byte_range)
-    )  # type: ignore[attr-defined]
+    )
     await response.prepare(request)
     counter = state.metrics.bytes.labels("out", driver.name)
     try:
