@@ -268,9 +268,15 @@ class WebdavDriver(StorageDriver, SupportsMetadata, SupportsLocks):
             content=body,
             overrides={409: NotFound},
         )
-        for entry in self._parse_all(response.content):
+        entries = list(self._parse_all(response.content))
+        for entry in entries:
             if entry.segments == segments:
                 return entry
+        if len(entries) == 1 and entries[0].status in (None, 200):
+            # one answer to a depth-0 request is about our resource, whatever its href spelling
+            # (another Unicode normalisation, a redirect target)
+            entries[0].segments = segments
+            return entries[0]
         raise NotFound(join_path(segments))
 
     def _propfind_children(
