@@ -79,7 +79,8 @@ class _HTTPControl:
 
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base.rstrip("/")
-        self.pending_ns: dict | None = None
+        self.pending_ns: dict | None = None  # write pre-checks, run before any byte is sent
+        self.size_hint = 0  # lets placement skip nodes without room for the shards
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -95,7 +96,10 @@ class _HTTPControl:
             raise Unavailable(f"coordinator unreachable: {exc}") from exc
 
     async def allocate(self, k: int, m: int, chunk_size: int, cipher: str) -> dict:
-        body = {"k": k, "m": m, "chunk_size": chunk_size, "cipher": cipher, "ns": self.pending_ns}
+        body = {
+            "k": k, "m": m, "chunk_size": chunk_size, "cipher": cipher,
+            "ns": self.pending_ns, "size": self.size_hint,
+        }  # fmt: skip
         return await self.call("POST", "/alloc", body)
 
     async def commit(self, manifest: Manifest, stored: dict, extra: dict | None) -> Any:
@@ -263,6 +267,7 @@ class P2PDriver(StorageDriver, SupportsMetadata):
 
         control = _HTTPControl(self._session, self.options.coordinator)
         control.pending_ns = dict(ns)
+        control.size_hint = options.expected_size or 0
         ns["mtime"] = options.mtime
         _, committed = await upload(
             control,

@@ -204,7 +204,7 @@ class FilesAPI:
             log.warning("download of %s aborted: %s", manifest.file_id, exc)
             if request.transport is not None:
                 request.transport.abort()  # never end a short body cleanly
-            raise
+            return resp
         finally:
             await stream.aclose()
         await resp.write_eof()
