@@ -2,54 +2,43 @@
 
 The remote site authenticates with the share's secret, as ``Authorization: Bearer <secret>``
 (OCM 1.1+; an access token from the token endpoint works too) or as Basic with the secret as user
-name (OCM 1.0 peers, whose paths may omit the share id). Requests then run **as the owner**
-through the storage service, confined below the shared resource, with the share's permissions:
-``read`` allows OPTIONS/PROPFIND/GET/HEAD, ``write`` adds PUT/MKCOL/DELETE/MOVE. Revoking a share
-deletes it, so the very next request is refused.
-
-This is a small WebDAV subset, enough for OCM peers (and the corestore webdav driver): PROPFIND
-with Depth 0/1, GET with a single Range, PUT streamed into an atomic driver write, MKCOL, DELETE
-and MOVE within the share.
+name (OCM 1.0 peers, whose paths may omit the share id). The request is then handed to the WebDAV
+front end's own handler (``corestore.webdav``), **as the owner** and confined to the shared
+resource (its root is looked up by resource id on every request, so renames do not break the
+share). The share's permissions are enforced before that: ``read`` allows OPTIONS, PROPFIND, GET
+and HEAD; ``write`` adds PUT, MKCOL, DELETE, MOVE, PROPPATCH, LOCK and UNLOCK. MOVE is done here
+(the front end resolves ``Destination`` within homes only) and COPY is not offered. Revoking a
+share deletes it, so the very next request is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
-from email.utils import formatdate
-from typing import Any
 from urllib.parse import quote, unquote, urlsplit
-from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from corestore.errors import (
-    CorestoreError,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
-from corestore.http.transfer import body_chunks, parse_range
 from corestore.ocm.site import DAV_PREFIX, OcmSite
 from corestore.ocm.store import OutgoingShare
 from corestore.paths import join_path, split_path
-from corestore.resources import Permission, WriteOptions
-from corestore.service import Entry, WireRef
+from corestore.service import WireRef
 
 __all__ = ["routes"]
 
 log = logging.getLogger("corestore.ocm.dav")
 
 READ_METHODS = frozenset({"OPTIONS", "PROPFIND", "GET", "HEAD"})
-WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE"})
-ALLOW = "OPTIONS, PROPFIND, GET, HEAD, PUT, MKCOL, DELETE, MOVE"
-FINITE_DEPTH = '<?xml version="1.0"?><d:error xmlns:d="DAV:"><d:propfind-finite-depth/></d:error>'
-
-
-def _quoted(etag: str) -> str:
-    return etag if etag.startswith('"') else f'"{etag}"'
+WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
+ALLOW = "OPTIONS, PROPFIND, GET, HEAD, PUT, MKCOL, DELETE, MOVE, PROPPATCH, LOCK, UNLOCK"
 
 
 def _credentials(request: web.Request) -> tuple[str, str]:
@@ -93,14 +82,6 @@ class ShareView:
             opaque_id=self.share.opaque_id,
         )
 
-    def href(self, segments: tuple[str, ...], container: bool) -> str:
-        path = "/".join(quote(s, safe="") for s in segments)
-        return (
-            f"{self.prefix}/{path}" + ("/" if container and path else "")
-            if path
-            else self.prefix + "/"
-        )
-
     def segments_of_url(self, url: str) -> tuple[str, ...]:
         path = unquote(urlsplit(url).path)
         if not (path == self.prefix or path.startswith(self.prefix + "/")):
@@ -124,134 +105,6 @@ def _resolve(request: web.Request) -> tuple[ShareView, tuple[str, ...]]:
         return ShareView(site, share, prefix), tail[1:]
     share = site.authorize_secret(None, secret)  # OCM 1.0: Basic, no share id in the path
     return ShareView(site, share, DAV_PREFIX.rstrip("/")), tail
-
-
-def _prop_xml(view: ShareView, segments: tuple[str, ...], entry: Entry) -> str:
-    info = entry.info
-    container = info.is_container
-    props = [
-        "<d:resourcetype><d:collection/></d:resourcetype>" if container else "<d:resourcetype/>",
-        f"<d:getlastmodified>{formatdate(info.mtime, usegmt=True)}</d:getlastmodified>",
-        f"<d:getetag>{escape(_quoted(info.etag))}</d:getetag>",
-    ]
-    if not container:
-        props.append(f"<d:getcontentlength>{info.size}</d:getcontentlength>")
-        props.append(
-            "<d:getcontenttype>"
-            f"{escape(info.mime_type or 'application/octet-stream')}</d:getcontenttype>"
-        )
-    perms = "RDNVW" + ("CK" if container else "") if "write" in view.share.permissions else "S"
-    props.append(f"<oc:permissions>{perms}</oc:permissions>")
-    return (
-        f"<d:response><d:href>{escape(view.href(segments, container))}</d:href><d:propstat><d:prop>"
-        f"{''.join(props)}</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
-    )
-
-
-async def _propfind(
-    request: web.Request, view: ShareView, segments: tuple[str, ...]
-) -> web.StreamResponse:
-    depth = request.headers.get("Depth", "1").strip().lower()
-    if depth not in ("0", "1"):
-        return web.Response(
-            status=403,
-            content_type="application/xml",
-            text=FINITE_DEPTH,
-        )
-    await request.read()  # the body only names properties; the answer always carries the same set
-    svc = view.site.state.service
-    entry = await svc.stat(view.owner, view.ref(segments))
-    response = web.StreamResponse(
-        status=207, headers={"Content-Type": "application/xml; charset=utf-8"}
-    )
-    await response.prepare(request)
-    await response.write(
-        b'<?xml version="1.0" encoding="utf-8"?>'
-        b'<d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
-    )
-    await response.write(_prop_xml(view, segments, entry).encode())
-    if depth == "1" and entry.info.is_container:
-        async for child in svc.list_container(view.owner, view.ref(segments)):
-            await response.write(_prop_xml(view, segments + (child.info.name,), child).encode())
-    await response.write(b"</d:multistatus>")
-    await response.write_eof()
-    return response
-
-
-async def _get(
-    request: web.Request, view: ShareView, segments: tuple[str, ...]
-) -> web.StreamResponse:
-    svc = view.site.state.service
-    target = await svc.resolve(view.owner, view.ref(segments))
-    target.require(Permission.INITIATE_FILE_DOWNLOAD)
-    if target.routed is None:
-        raise NotFound("nothing to download here")
-    info = await target.driver.stat(target.ref)
-    etag = _quoted(info.etag)
-    headers = {
-        "ETag": etag,
-        "Last-Modified": formatdate(info.mtime, usegmt=True),
-        "Accept-Ranges": "bytes",
-    }
-    if info.is_container:
-        return web.Response(status=200, headers=headers, text="")  # folders have no body
-    headers["Content-Type"] = info.mime_type or "application/octet-stream"
-    try:
-        byte_range = parse_range(request.headers.get("Range"), info.size)
-    except ValueError:
-        return web.Response(status=416, headers={"Content-Range": f"bytes */{info.size}"})
-    response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
-    if byte_range:
-        start, end = byte_range.clamp(info.size)
-        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
-        response.content_length = end - start
-    else:
-        response.content_length = info.size
-    if request.method == "HEAD":
-        return response
-    await response.prepare(request)
-    try:
-        async for chunk in target.driver.open_read(target.ref, byte_range):
-            await response.write(chunk)
-        await response.write_eof()
-    except (ConnectionError, OSError) as exc:
-        log.info("OCM download cut: %s", exc)
-        response.force_close()
-    except Exception:  # headers are gone: log and cut the body short
-        log.exception("OCM download failed mid-stream")
-        response.force_close()
-    return response
-
-
-async def _put(request: web.Request, view: ShareView, segments: tuple[str, ...]) -> web.Response:
-    svc = view.site.state.service
-    if view.share.resource_type == "folder" and not segments:
-        raise PermissionDenied("the shared folder itself cannot be overwritten")
-    length = request.headers.get("Content-Length")
-    options = WriteOptions(expected_size=int(length) if length and length.isdigit() else None)
-    target, _ = await svc.prepare_upload(view.owner, view.ref(segments), options)
-    existed = True
-    try:
-        await target.driver.stat(target.ref)
-    except NotFound:
-        existed = False
-    info = await target.driver.write(target.ref, body_chunks(request), options)
-    etag = _quoted(info.etag)
-    return web.Response(status=204 if existed else 201, headers={"ETag": etag})
-
-
-async def _mkcol(request: web.Request, view: ShareView, segments: tuple[str, ...]) -> web.Response:
-    if await request.read():
-        return web.Response(status=415, text="MKCOL with a body is not supported\n")
-    await view.site.state.service.create_container(view.owner, view.ref(segments))
-    return web.Response(status=201)
-
-
-async def _delete(request: web.Request, view: ShareView, segments: tuple[str, ...]) -> web.Response:
-    if not segments or view.share.resource_type == "file":
-        raise PermissionDenied("the shared resource itself cannot be deleted")
-    await view.site.state.service.delete(view.owner, view.ref(segments))
-    return web.Response(status=204)
 
 
 async def _move(request: web.Request, view: ShareView, segments: tuple[str, ...]) -> web.Response:
@@ -279,40 +132,49 @@ async def _move(request: web.Request, view: ShareView, segments: tuple[str, ...]
     return web.Response(status=204 if existed else 201)
 
 
-_HANDLERS: dict[str, Any] = {
-    "PROPFIND": _propfind,
-    "GET": _get,
-    "HEAD": _get,
-    "PUT": _put,
-    "MKCOL": _mkcol,
-    "DELETE": _delete,
-    "MOVE": _move,
-}
+@functools.cache
+def _share_dav_class() -> type:
+    """The WebDAV front end's handler, confined to one share and run as the share's owner."""
+    from corestore.webdav import handlers
+    from corestore.webdav.paths import DavLocation
+
+    class ShareDav(handlers.DavHandler):
+        async def __call__(self, request: web.Request) -> web.StreamResponse:
+            method = request.method.upper()
+            try:
+                view, segments = _resolve(request)
+                if method == "OPTIONS":
+                    return web.Response(headers={"Allow": ALLOW, "DAV": "1, 2"})
+                if method not in READ_METHODS | WRITE_METHODS:
+                    return web.Response(status=405, headers={"Allow": ALLOW})
+                view.allowed(method)
+                if method == "MOVE":  # the front end resolves destinations in homes only
+                    return await _move(request, view, segments)
+                if method == "COPY":
+                    return web.Response(status=501, text="COPY is not supported on OCM shares\n")
+                if method == "DELETE" and (not segments or view.share.resource_type == "file"):
+                    raise PermissionDenied("the shared resource itself cannot be deleted")
+                if view.share.resource_type == "file":
+                    view.ref(segments)  # validates <file> or <file>/<file name>
+                    segments = ()
+                root = await self.service.get_path(view.owner, view.ref(()))
+                loc = DavLocation(view.prefix, root, segments)
+                request[handlers._IF_STATE] = await self._evaluate_if(request, view.owner, loc)
+                return await getattr(self, "do_" + method.lower())(request, view.owner, loc)
+            except Unauthenticated as exc:
+                return web.Response(
+                    status=401,
+                    text=exc.message + "\n",
+                    headers={"WWW-Authenticate": 'Bearer realm="ocm", Basic realm="ocm"'},
+                )
+            except (PermissionDenied, NotFound) as exc:
+                return web.Response(status=exc.http_status, text=exc.message + "\n")
+
+    return ShareDav
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    method = request.method.upper()
-    try:
-        view, segments = _resolve(request)
-        if method == "OPTIONS":
-            return web.Response(headers={"Allow": ALLOW, "DAV": "1"})
-        if method not in _HANDLERS:
-            return web.Response(
-                status=405 if method not in ("PROPPATCH", "LOCK", "UNLOCK", "COPY") else 501,
-                headers={"Allow": ALLOW},
-            )
-        view.allowed(method)
-        return await _HANDLERS[method](request, view, segments)
-    except Unauthenticated as exc:
-        return web.Response(
-            status=401,
-            text=exc.message + "\n",
-            headers={"WWW-Authenticate": 'Bearer realm="ocm", Basic realm="ocm"'},
-        )
-    except (PermissionDenied, NotFound) as exc:
-        return web.Response(status=exc.http_status, text=exc.message + "\n")
-    except CorestoreError:
-        raise  # the server's middleware maps the rest
+    return await _share_dav_class()(request.app["state"])(request)
 
 
 def routes() -> list[web.AbstractRouteDef]:
