@@ -295,6 +295,18 @@ def test_read_only_share_refuses_writes(site_a, site_b, shared) -> None:  # noqa
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 403
+    for method in ("MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK"):
+        request = urllib.request.Request(
+            f"{shared_url(site_a, shared)}/hello.txt",
+            method=method,
+            headers={
+                "Authorization": f"Bearer {shared.token}",
+                "Destination": f"{shared_url(site_a, shared)}/moved.txt",
+            },
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=10)
+        assert err.value.code == 403, method
     listing = ok(
         site_a.gateway.ListContainer(
             sp.ListContainerRequest(ref=path_ref("/home/einstein/project")),
