@@ -680,17 +680,29 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
             return {"Metadata": final.encode(), "ContentType": content_type}
 
         digest = StreamDigest(CHECKSUM_KIND, options)
-        checksum = await upload(
-            self._client, self._bucket, self._layout.file_key(segments), chunks, digest,
-            part_size=part_size_for(self.options.part_size, options.expected_size),
-            concurrency=self.options.concurrency, extras=extras, what=what,
-        )  # fmt: skip
+        try:
+            checksum = await upload(
+                self._client, self._bucket, self._layout.file_key(segments), chunks, digest,
+                part_size=part_size_for(self.options.part_size, options.expected_size),
+                concurrency=self.options.concurrency, extras=extras, what=what,
+            )  # fmt: skip
+        except BaseException:
+            if node is None:  # nothing was created: don't leave its index entry behind
+                await asyncio.shield(self._forget_index(meta.id))  # type: ignore[arg-type]
+            raise
         if node is not None and not options.keep_version and self.supports(Capability.VERSIONS):
             await self._drop_version(segments, node.head)
         await self._bump(segments[:-1])
         final = meta.replace(checksum=str(checksum) if checksum else None)
         head = {"Metadata": final.encode(), "ContentLength": digest.size}
         return self._info(_Node(segments, False, head), parent_id)
+
+    async def _forget_index(self, resource_id: str) -> None:
+        """Best effort: a leftover entry is harmless (lookups check it), only untidy."""
+        try:
+            await self._remove([self._layout.index_key(resource_id)], "index")
+        except CorestoreError:
+            log.debug("could not remove index entry %s", resource_id, exc_info=True)
 
     async def _drop_version(
         self, segments: tuple[str, ...], head: Mapping[str, Any] | None

@@ -76,6 +76,8 @@ async def test_failed_multipart_upload_is_aborted(moto: MotoServer) -> None:
         assert await read_all(driver, "/f") == b"old"
         assert await list_names(driver, "/") == {"f"}
         assert _uploads(moto, bucket) == [], "a multipart upload was left behind"
+        index = [k for k in _keys(moto, bucket) if k.startswith(".corestore/ids/")]
+        assert len(index) == 1, "the failed new file left an id index entry"
 
 
 async def test_cancelled_upload_is_aborted(moto: MotoServer) -> None:
