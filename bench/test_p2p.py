@@ -77,7 +77,7 @@ async def _baseline() -> tuple[float, float]:
     sealer = ChunkSealer(cipher, code, k_int)
     loop = asyncio.get_running_loop()
     n = SIZE // CHUNK
-    kept: list[list[bytes]] = []
+    kept: list[list[tuple]] = []
     window: collections.deque = collections.deque()
     t0 = time.perf_counter()
     for i, c in enumerate(chunks()):
@@ -113,8 +113,8 @@ async def _baseline() -> tuple[float, float]:
     return up, down
 
 
-def _open_primary(opener: ChunkOpener, c: int, records: list[bytes]) -> bytes:
-    return opener(c, {i: records[i][:-16] for i in range(K)})
+def _open_primary(opener: ChunkOpener, c: int, records: list[tuple]) -> bytes:
+    return opener(c, {i: records[i][0] for i in range(K)})
 
 
 async def _swarm_roundtrip(url: str) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from corestore.errors import Unavailable
 from corestore.streams import rechunk
 
 from .codec import ErasureCode
@@ -99,9 +100,11 @@ async def upload(
             keys=keys,
             k_int=k_int,
         )
-        committed = await control.commit(
-            manifest, {str(i): v for i, v in result.stored.items()}, commit_extra
-        )
+        # A node that stored a shard of the wrong length did not store this shard.
+        stored = {str(i): v for i, v in result.stored.items() if v["size"] == manifest.shard_size}
+        if len(stored) < min(m, write_quorum or k + 1):
+            raise Unavailable(f"only {len(stored)} shards were stored intact")
+        committed = await control.commit(manifest, stored, commit_extra)
     except BaseException:
         await control.abort(file_id)
         raise
