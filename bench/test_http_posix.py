@@ -6,6 +6,12 @@ The server runs as its own process with posix ``fsync = false``, because ``cp`` 
 either: both sides write to the page cache. ``curl`` is the HTTP client (a native client, so the
 measurement is the server's speed, not a Python client's).
 
+* Uploads go to two posix mounts: ``/home`` with the driver's default ``checksum = "sha1"``
+  (computed while streaming) and ``/nosum`` with ``checksum = "none"``, to show the hash's cost.
+* Downloads are timed with curl discarding the body: curl writes its output file in 16 KiB
+  pieces, which alone takes longer than the whole server side. The time of a download into a
+  file is recorded too (``extra_info["to_file_seconds"]``).
+
 Run: ``uv run pytest bench/test_http_posix.py --benchmark-only -s``
 """
 
@@ -30,7 +36,7 @@ from corestore.launch import ServerProcess, posix_home_mount
 
 GiB = 1 << 30
 ROUNDS = 3
-PATH = "/home/einstein/bench.bin"
+PATHS = {"sha1": "/home/einstein/bench.bin", "none": "/nosum/bench.bin"}
 
 pytestmark = pytest.mark.skipif(
     shutil.which("curl") is None, reason="the benchmark uses curl as HTTP client"
@@ -78,9 +84,19 @@ class CpBaseline:
 
 @pytest.fixture(scope="module")
 def session(workdir: Path) -> Iterator[tuple[ServerProcess, gw_grpc.GatewayAPIStub, list]]:
+    root = workdir / "server"
+    nosum = f"""
+[[mounts]]
+path = "/nosum"
+driver = "posix"
+[mounts.options]
+root = "{root / "nosum"}"
+fsync = false
+checksum = "none"
+"""
     server = ServerProcess.start(
-        workdir / "server",
-        mounts=posix_home_mount(workdir / "server" / "home", fsync=False),
+        root,
+        mounts=posix_home_mount(root / "home", fsync=False) + nosum,
         server='log_level = "warning"',
     )
     with grpc.insecure_channel(server.grpc_address) as channel:
@@ -92,20 +108,20 @@ def session(workdir: Path) -> Iterator[tuple[ServerProcess, gw_grpc.GatewayAPISt
     server.stop()
 
 
-def _upload_url(stub: gw_grpc.GatewayAPIStub, token: list) -> tuple[str, str]:
+def _upload_url(stub: gw_grpc.GatewayAPIStub, token: list, path: str) -> tuple[str, str]:
     opaque = types_pb2.Opaque(
         map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(GiB).encode())}
     )
     res = stub.InitiateFileUpload(
-        sp.InitiateFileUploadRequest(ref=spr.Reference(path=PATH), opaque=opaque), metadata=token
+        sp.InitiateFileUploadRequest(ref=spr.Reference(path=path), opaque=opaque), metadata=token
     )
     proto = next(p for p in res.protocols if p.protocol == "simple")
     return proto.upload_endpoint, proto.token
 
 
-def _download_url(stub: gw_grpc.GatewayAPIStub, token: list) -> tuple[str, str]:
+def _download_url(stub: gw_grpc.GatewayAPIStub, token: list, path: str) -> tuple[str, str]:
     res = stub.InitiateFileDownload(
-        sp.InitiateFileDownloadRequest(ref=spr.Reference(path=PATH)), metadata=token
+        sp.InitiateFileDownloadRequest(ref=spr.Reference(path=path)), metadata=token
     )
     return res.protocols[0].download_endpoint, res.protocols[0].token
 
@@ -139,33 +155,56 @@ def _report(benchmark, what: str, baseline: CpBaseline) -> None:  # noqa: ANN001
     )
 
 
-def test_upload_1gib(benchmark, session, source: Path, workdir: Path) -> None:  # noqa: ANN001
+def _remove(stub: gw_grpc.GatewayAPIStub, token: list, path: str) -> None:
+    """Delete and purge a benchmark file, so no round pays for the previous ones' bytes."""
+    stub.Delete(sp.DeleteRequest(ref=spr.Reference(path=path)), metadata=token)
+    parent = path.rsplit("/", 1)[0] or "/"
+    stub.PurgeRecycle(sp.PurgeRecycleRequest(ref=spr.Reference(path=parent)), metadata=token)
+
+
+@pytest.mark.parametrize("checksum", ["sha1", "none"])
+def test_upload_1gib(benchmark, session, source: Path, workdir: Path, checksum: str) -> None:  # noqa: ANN001
     _, stub, token = session
-    urls = iter([_upload_url(stub, token) for _ in range(ROUNDS + 1)])
+    path = PATHS[checksum]
     baseline = CpBaseline(source, workdir)
+    urls: list[tuple[str, str]] = []
+
+    def setup() -> None:
+        _remove(stub, token, path)
+        baseline()
+        urls.append(_upload_url(stub, token, path))
 
     def upload() -> None:
-        url, transfer = next(urls)
+        url, transfer = urls[-1]
         _curl("-T", str(source), "-H", f"X-Reva-Transfer: {transfer}", url)
 
-    benchmark.pedantic(upload, setup=baseline, rounds=ROUNDS, iterations=1, warmup_rounds=0)
-    _report(benchmark, "upload 1 GiB", baseline)
+    benchmark.pedantic(upload, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _remove(stub, token, path)
+    _report(benchmark, f"upload 1 GiB (posix checksum={checksum})", baseline)
 
 
 def test_download_1gib(benchmark, session, source: Path, workdir: Path) -> None:  # noqa: ANN001
     _, stub, token = session
+    path = PATHS["none"]
     baseline = CpBaseline(source, workdir)
-    url, transfer = _upload_url(stub, token)
+    url, transfer = _upload_url(stub, token, path)
     _curl("-T", str(source), "-H", f"X-Reva-Transfer: {transfer}", url)
-    url, transfer = _download_url(stub, token)
+    url, transfer = _download_url(stub, token, path)
     target = workdir / "download.bin"
 
     def download() -> None:
-        subprocess.run(
-            ["curl", "-sS", "--fail", "-H", f"X-Reva-Transfer: {transfer}", "-o", str(target), url],
-            check=True,
-        )
+        _curl("-H", f"X-Reva-Transfer: {transfer}", url)
 
     benchmark.pedantic(download, setup=baseline, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    subprocess.run(["sync"], check=True)
+    started = time.perf_counter()
+    subprocess.run(
+        ["curl", "-sS", "--fail", "-H", f"X-Reva-Transfer: {transfer}", "-o", str(target), url],
+        check=True,
+    )
+    benchmark.extra_info["to_file_seconds"] = time.perf_counter() - started
     assert target.stat().st_size == GiB
     _report(benchmark, "download 1 GiB", baseline)
+    print(
+        f"download 1 GiB into a file with curl -o: {benchmark.extra_info['to_file_seconds']:.2f} s"
+    )
