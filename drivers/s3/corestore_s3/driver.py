@@ -467,11 +467,17 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
         checksum = StreamDigest(CHECKSUM_KIND).verify()
         meta = Meta(id=_new_token(), etag=_new_token(), mtime=time.time(), checksum=str(checksum))
         await self._put_index(meta.id, False, segments)  # type: ignore[arg-type]
-        with s3_errors(join_path(segments)):
-            await self._client.put_object(
-                Bucket=self._bucket, Key=self._layout.file_key(segments), Body=b"",
-                Metadata=meta.encode(), ContentType=guess_mime_type(segments[-1], False),
-            )  # fmt: skip
+        exclusive = {"IfNoneMatch": "*"} if self.options.conditional_writes else {}
+        try:
+            with s3_errors(join_path(segments)):
+                await self._client.put_object(
+                    Bucket=self._bucket, Key=self._layout.file_key(segments), Body=b"",
+                    Metadata=meta.encode(), ContentType=guess_mime_type(segments[-1], False),
+                    **exclusive,
+                )  # fmt: skip
+        except ETagMismatch:
+            await self._forget_index(meta.id)  # type: ignore[arg-type]
+            raise AlreadyExists(join_path(segments)) from None
         await self._bump(segments[:-1])
         head = {"Metadata": meta.encode(), "ContentLength": 0}
         return self._info(_Node(segments, False, head), parent_id)
@@ -679,16 +685,25 @@ class S3Driver(StorageDriver, SupportsMetadata, SupportsVersions):
             final = meta.replace(checksum=str(checksum) if checksum else None)
             return {"Metadata": final.encode(), "ContentType": content_type}
 
+        conditions: dict[str, str] = {}
+        if self.options.conditional_writes:
+            if options.if_not_exist:
+                conditions["IfNoneMatch"] = "*"
+            elif options.if_match and node is not None and node.head is not None:
+                conditions["IfMatch"] = node.head["ETag"]  # the version the check saw
         digest = StreamDigest(CHECKSUM_KIND, options)
         try:
             checksum = await upload(
                 self._client, self._bucket, self._layout.file_key(segments), chunks, digest,
                 part_size=part_size_for(self.options.part_size, options.expected_size),
-                concurrency=self.options.concurrency, extras=extras, what=what,
+                concurrency=self.options.concurrency, extras=extras, conditions=conditions,
+                what=what,
             )  # fmt: skip
-        except BaseException:
+        except BaseException as exc:
             if node is None:  # nothing was created: don't leave its index entry behind
                 await asyncio.shield(self._forget_index(meta.id))  # type: ignore[arg-type]
+            if isinstance(exc, ETagMismatch) and options.if_not_exist:
+                raise AlreadyExists(what) from exc  # another writer created it meanwhile
             raise
         if node is not None and not options.keep_version and self.supports(Capability.VERSIONS):
             await self._drop_version(segments, node.head)

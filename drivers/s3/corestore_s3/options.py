@@ -35,6 +35,11 @@ class S3Options:
         ByteSize(256 << 20), doc="bytes per ranged GET (streamed: costs requests, not memory)"
     )
     concurrency: int = option(2, doc="parts uploaded in parallel per write")
+    conditional_writes: bool = option(
+        True,
+        doc="commit with If-Match/If-None-Match so S3 refuses lost races (off for stores "
+        "that reject these headers)",
+    )
     quota: ByteSize = option(ByteSize(0), doc="total bytes reported by get_quota (0: unlimited)")
     retries: int = option(5, doc="botocore retry attempts for throttling and transient errors")
 

@@ -49,6 +49,7 @@ async def upload(
     part_size: int,
     concurrency: int,
     extras: Callable[[Checksum | None], Mapping[str, Any]],
+    conditions: Mapping[str, str],
     what: str,
 ) -> Checksum | None:
     """Stream ``chunks`` into ``key``; commit only once ``digest`` verifies.
@@ -57,6 +58,8 @@ async def upload(
         content type) for a checksum. A single-part upload is sent after the stream ended, so its
         metadata can hold the verified checksum; a multipart upload fixes its metadata when it
         starts, so it gets ``None``.
+    :param conditions: ``IfMatch`` / ``IfNoneMatch`` for the commit (``PutObject`` or
+        ``CompleteMultipartUpload``), so S3 itself refuses a commit that lost a race.
     :returns: the checksum recorded in the object's metadata (``None`` for multipart).
     """
     parts = _parts(chunks, part_size)
@@ -69,12 +72,14 @@ async def upload(
             checksum = digest.verify()
             with s3_errors(what):
                 await client.put_object(
-                    Bucket=bucket, Key=key, Body=first or b"", **extras(checksum)
+                    Bucket=bucket, Key=key, Body=first or b"", **extras(checksum), **conditions
                 )
             return checksum
         head = [first, second]
         del first, second  # _multipart owns them now, so sent parts can be freed
-        await _multipart(client, bucket, key, head, parts, digest, concurrency, extras(None), what)
+        await _multipart(
+            client, bucket, key, head, parts, digest, concurrency, extras(None), conditions, what
+        )
         return None
     finally:
         await parts.aclose()
@@ -89,6 +94,7 @@ async def _multipart(
     digest: StreamDigest,
     concurrency: int,
     extras: Mapping[str, Any],
+    conditions: Mapping[str, str],
     what: str,
 ) -> None:
     with s3_errors(what):
@@ -133,7 +139,7 @@ async def _multipart(
         with s3_errors(what):
             await client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": list(done_parts)},
+                MultipartUpload={"Parts": list(done_parts)}, **conditions,
             )  # fmt: skip
     except BaseException:
         for task in tasks:

@@ -6,14 +6,21 @@ import asyncio
 import hashlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from corestore_s3 import S3Driver
 from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_moto
 
 from corestore.driver import Capability
-from corestore.errors import ConfigError, InvalidPath, NotFound, PermissionDenied, Unavailable
+from corestore.errors import (
+    AlreadyExists,
+    ConfigError,
+    InvalidPath,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from corestore.resources import Reference, ResourceType, WriteOptions
 from corestore.testing import PeakRSS, generated_stream, list_names, read_all, write_bytes
 
@@ -337,3 +344,43 @@ async def test_metadata_changes_do_not_add_versions(moto: MotoServer) -> None:
         assert [v.size for v in versions] == [2]
         assert (await driver.stat(Ref("/f"))).etag == second.etag
         assert await read_all(driver, "/f") == b"v2"
+
+
+async def test_exclusive_creates_race_safely(moto: MotoServer) -> None:
+    """Both writers pass the driver's own check; S3's If-None-Match decides at commit."""
+    async with _open(moto, moto.new_bucket(versioned=False)) as driver:
+        barrier = asyncio.Barrier(2)
+
+        async def stream(tag: bytes) -> AsyncIterator[bytes]:
+            await barrier.wait()  # both writers have checked that the file is absent
+            yield tag * 10
+
+        results = await asyncio.gather(
+            driver.write(Ref("/race"), stream(b"a"), WriteOptions(if_not_exist=True)),
+            driver.write(Ref("/race"), stream(b"b"), WriteOptions(if_not_exist=True)),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1 and isinstance(errors[0], AlreadyExists), results
+        winner = next(r for r in results if not isinstance(r, BaseException))
+        assert await read_all(driver, "/race") in (b"a" * 10, b"b" * 10)
+        assert (await driver.stat(Ref("/race"))).id == winner.id
+
+
+async def test_conditional_multipart_commit(moto: MotoServer) -> None:
+    """Another client creates (or changes) the file during a multipart upload: the commit fails."""
+    bucket = moto.new_bucket(versioned=False)
+    client = moto.client()
+
+    async def stream(meanwhile: Callable[[], object]) -> AsyncIterator[bytes]:
+        for index in range(11):
+            if index == 6:
+                await asyncio.to_thread(meanwhile)  # after the driver's checks, before commit
+            yield b"m" * MiB
+
+    async with _open(moto, bucket, part_size="5MiB") as driver:
+        put = lambda: client.put_object(Bucket=bucket, Key="late", Body=b"other")  # noqa: E731
+        with pytest.raises(AlreadyExists):
+            await driver.write(Ref("/late"), stream(put), WriteOptions(if_not_exist=True))
+        assert client.get_object(Bucket=bucket, Key="late")["Body"].read() == b"other"
+        assert _uploads(moto, bucket) == []
