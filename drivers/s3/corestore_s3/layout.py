@@ -51,6 +51,10 @@ class Layout:
     def segments(path: str) -> tuple[str, ...]:
         """Validate a path (core rules, plus the reserved name) into segments."""
         segments = split_path(path)
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPath("S3 keys must be valid UTF-8") from None
         if segments and segments[0] == INTERNAL:
             raise InvalidPath(f"the name {INTERNAL!r} is reserved by the s3 driver")
         return segments

@@ -29,7 +29,7 @@ class S3Options:
     create_bucket: bool = option(False, doc="create the bucket on open if it does not exist")
     part_size: ByteSize = option(
         ByteSize(8 << 20),
-        doc="multipart part size; upload memory is about 2 x part_size x concurrency",
+        doc="multipart part size; an upload holds about (concurrency + 2) parts",
     )
     range_size: ByteSize = option(
         ByteSize(256 << 20), doc="bytes per ranged GET (streamed: costs requests, not memory)"

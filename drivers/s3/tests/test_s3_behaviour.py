@@ -384,3 +384,10 @@ async def test_conditional_multipart_commit(moto: MotoServer) -> None:
             await driver.write(Ref("/late"), stream(put), WriteOptions(if_not_exist=True))
         assert client.get_object(Bucket=bucket, Key="late")["Body"].read() == b"other"
         assert _uploads(moto, bucket) == []
+
+
+async def test_names_s3_cannot_store_are_invalid(moto: MotoServer) -> None:
+    async with _open(moto, moto.new_bucket(versioned=False)) as driver:
+        with pytest.raises(InvalidPath):
+            await write_bytes(driver, "/bad-\udcff-name", b"x")
+        assert await list_names(driver, "/") == set()
