@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _WRITE_BUFFER = 1 << 20
 _READ_PIECE = 1 << 20
+_IOV_BATCH = 512  # below IOV_MAX (1024 on Linux)
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -95,24 +96,31 @@ class Node:
         fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         digest = hashlib.sha256()
         size = 0
-        buffer = bytearray()
+        pending: list[bytes] = []  # pieces as received: hashed and written with no joining copy
+        pending_size = 0
 
-        def flush(data: bytes) -> None:
-            digest.update(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+        def flush(pieces: list[bytes]) -> None:
+            for piece in pieces:
+                digest.update(piece)
+            for at in range(0, len(pieces), _IOV_BATCH):
+                batch = pieces[at : at + _IOV_BATCH]
+                written = os.writev(fd, batch)
+                if written < sum(len(p) for p in batch):  # rare short write: finish it
+                    rest = memoryview(b"".join(batch))[written:]
+                    while rest:
+                        rest = rest[os.write(fd, rest) :]
 
         try:
             async for piece in request.content.iter_any():
-                buffer += piece
+                pending.append(piece)
+                pending_size += len(piece)
                 size += len(piece)
                 if self.used + size > self.capacity:
                     raise web.HTTPInsufficientStorage(text="node is full")
-                if len(buffer) >= _WRITE_BUFFER:
-                    data, buffer = bytes(buffer), bytearray()
-                    await asyncio.to_thread(flush, data)
-            await asyncio.to_thread(self._commit, fd, bytes(buffer), flush, tmp, path)
+                if pending_size >= _WRITE_BUFFER:
+                    batch, pending, pending_size = pending, [], 0
+                    await asyncio.to_thread(flush, batch)
+            await asyncio.to_thread(self._commit, fd, pending, flush, tmp, path)
         except BaseException:
             await asyncio.to_thread(_discard, fd, tmp)
             raise
@@ -122,7 +130,7 @@ class Node:
         return web.json_response({"size": size, "sha256": digest.hexdigest()})
 
     @staticmethod
-    def _commit(fd: int, rest: bytes, flush, tmp: Path, path: Path) -> None:  # noqa: ANN001
+    def _commit(fd: int, rest: list[bytes], flush, tmp: Path, path: Path) -> None:  # noqa: ANN001
         flush(rest)
         os.fsync(fd)
         os.close(fd)

@@ -205,6 +205,10 @@ async def upload_stream(
     loop = asyncio.get_running_loop()
     senders = [ShardSender(session, p, file_id, queue_depth, shard_length) for p in placements]
     inflight: collections.deque[asyncio.Future[list[Record]]] = collections.deque()
+    # The plaintext digest runs off the event loop, in order, on a thread of its own; errors
+    # it raises (too many bytes) surface at the next chunk.
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="p2p-digest") if on_plaintext else None
+    hashing: collections.deque[asyncio.Future[None]] = collections.deque()
     size = 0
 
     def healthy() -> int:
@@ -223,25 +227,32 @@ async def upload_stream(
         index = 0
         async for chunk, final in lookahead(chunks):
             size += len(chunk)
-            if on_plaintext is not None:
-                on_plaintext(chunk)
+            if hasher is not None:
+                hashing.append(loop.run_in_executor(hasher, on_plaintext, chunk))
+                while hashing and (len(hashing) > window or hashing[0].done()):
+                    await hashing.popleft()
             inflight.append(loop.run_in_executor(POOL, sealer, index, chunk, final))
             index += 1
             if len(inflight) >= window:
                 await drain_one()
         while inflight:
             await drain_one()
+        while hashing:
+            await hashing.popleft()
         if on_end is not None:
             on_end(size)
         await asyncio.gather(*(s.finish() for s in senders))
     except BaseException:
-        for fut in inflight:
+        for fut in [*inflight, *hashing]:
             fut.cancel()
         for s in senders:
             s.abort()
         await asyncio.gather(*(s.finish() for s in senders), return_exceptions=True)
         await delete_shards(session, file_id, [s.placement for s in senders])
         raise
+    finally:
+        if hasher is not None:
+            hasher.shutdown(wait=False)
     result = UploadResult(size=size)
     for s in senders:
         if s.alive and s.result is not None:
