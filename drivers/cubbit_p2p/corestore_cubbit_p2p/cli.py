@@ -22,9 +22,17 @@ def _hostport(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _log_setup() -> None:
+    """Warnings and errors of the swarm's own processes go to stderr with a timestamp."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+
+
 def _run_node(args: argparse.Namespace) -> int:
     from .node import run_node
 
+    _log_setup()
     host, port = _hostport(args.listen)
     run_node(
         coordinator=args.coordinator,
@@ -42,6 +50,7 @@ def _run_node(args: argparse.Namespace) -> int:
 def _run_coordinator(args: argparse.Namespace) -> int:
     from .coordinator import CoordinatorConfig, run_coordinator
 
+    _log_setup()
     host, port = _hostport(args.listen)
     config = CoordinatorConfig(
         heartbeat=args.heartbeat,
@@ -228,7 +237,3 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--coordinator", default="http://127.0.0.1:7700")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_run_status)
-
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
