@@ -168,3 +168,57 @@ def test_node_killed_mid_upload(swarm8):
     else:  # or a clean failure, with nothing left behind
         assert isinstance(result["error"], HTTPFailure | OSError)
         assert not [f for f in s.status()["files"] if f["state"] != "active"]
+
+
+async def test_losing_the_write_quorum_fails_cleanly(swarm8):
+    """With write_quorum = m, one node dying mid-upload fails the write: nothing is committed,
+    the old content stays, and the partial shards are collected."""
+    import asyncio
+
+    from corestore import Reference
+    from corestore.errors import Unavailable
+    from corestore.testing import read_all, write_bytes
+    from corestore_cubbit_p2p.driver import P2PDriver
+
+    s = swarm8
+    cfg = {"coordinator": s.url, "secret": "quorum-test-secret-0123456789", "write_quorum": 6}
+    async with P2PDriver.from_config(cfg) as driver:
+        await write_bytes(driver, "/q.bin", b"old content")
+        started = asyncio.Event()
+
+        async def slow():
+            for i in range(400):
+                if i == 20:
+                    started.set()
+                await asyncio.sleep(0.005)
+                yield os.urandom(64 * 1024)
+
+        async def kill_a_holder():
+            await started.wait()
+            db = sqlite3.connect(s.db_path)
+            try:
+                (node_id,) = db.execute(
+                    "SELECT s.node_id FROM shards s JOIN files f ON f.file_id=s.file_id "
+                    "WHERE f.state='pending' LIMIT 1"
+                ).fetchone()
+            finally:
+                db.close()
+            await asyncio.to_thread(s.kill, s.node_ids.index(node_id))
+
+        killer = asyncio.create_task(kill_a_holder())
+        with pytest.raises(Unavailable):
+            await driver.write(Reference.of("/q.bin"), slow())
+        await killer
+        assert await read_all(driver, "/q.bin") == b"old content"
+    db = sqlite3.connect(s.db_path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM files WHERE state='pending'").fetchone()[0] == 0
+    finally:
+        db.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # live nodes drop the abandoned upload's shards
+        count = sum(len(list((s.dir / f"node{i}" / "shards").glob("*/*"))) for i in range(8))
+        if count == 6:  # only /q.bin's old content is left
+            break
+        time.sleep(0.3)
+    assert count == 6
