@@ -175,10 +175,11 @@ async def test_losing_the_write_quorum_fails_cleanly(swarm8):
     the old content stays, and the partial shards are collected."""
     import asyncio
 
+    from corestore_cubbit_p2p.driver import P2PDriver
+
     from corestore import Reference
     from corestore.errors import Unavailable
     from corestore.testing import read_all, write_bytes
-    from corestore_cubbit_p2p.driver import P2PDriver
 
     s = swarm8
     cfg = {"coordinator": s.url, "secret": "quorum-test-secret-0123456789", "write_quorum": 6}
