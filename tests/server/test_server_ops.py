@@ -130,3 +130,37 @@ def test_sigterm_stops_gracefully_and_default_config(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_users_file_replaces_the_demo_users(tmp_path: Path) -> None:
+    from corestore.launch import ServerProcess, posix_home_mount
+    from corestore.users import hash_password
+
+    users = tmp_path / "users.toml"
+    users.write_text(
+        f'[[users]]\nusername = "ada"\npassword = "{hash_password("engine")}"\n'
+        'display_name = "Ada Lovelace"\nmail = "ada@example.org"\n'
+    )
+    server = ServerProcess.start(
+        tmp_path / "srv",
+        mounts=posix_home_mount(tmp_path / "srv" / "home", fsync=False),
+        server=f'users_file = "{users}"\nidp = "example.org"',
+    )
+    try:
+        with grpc.insecure_channel(server.grpc_address) as channel:
+            stub = gw_grpc.GatewayAPIStub(channel)
+            ok = stub.Authenticate(
+                gw.AuthenticateRequest(type="basic", client_id="ada", client_secret="engine")
+            )
+            assert ok.status.code == 1
+            assert ok.user.display_name == "Ada Lovelace" and ok.user.id.idp == "example.org"
+            demo = stub.Authenticate(
+                gw.AuthenticateRequest(
+                    type="basic", client_id="einstein", client_secret="relativity"
+                )
+            )
+            assert demo.status.code == 9  # CODE_UNAUTHENTICATED
+            who = stub.WhoAmI(gw.WhoAmIRequest(token=ok.token))
+            assert who.user.username == "ada"
+    finally:
+        assert server.stop() == 0
