@@ -96,6 +96,9 @@ class TusStore:
         except FileNotFoundError:
             raise NotFound("no such upload (finished, terminated or expired)") from None
 
+    def data_path(self, upload_id: str) -> Path:
+        return self._paths(upload_id)[1]
+
     def _remove(self, upload_id: str) -> None:
         for path in self._paths(upload_id):
             path.unlink(missing_ok=True)
@@ -120,8 +123,7 @@ class TusStore:
 
     async def read(self, upload_id: str) -> AsyncIterator[bytes]:
         """The staged bytes, chunk by chunk, read in a worker thread."""
-        _, data = self._paths(upload_id)
-        handle = await asyncio.to_thread(open, data, "rb")
+        handle = await asyncio.to_thread(open, self.data_path(upload_id), "rb")
         try:
             while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
                 yield chunk
@@ -201,6 +203,7 @@ async def _session(request: web.Request) -> tuple[str, _Session, int]:
     session, offset = await request.app["tus"].load(upload_id)
     if claims.user != session.user or claims.target.get("gpath") != session.target.get("gpath"):
         raise PermissionDenied("this transfer token is for another upload")
+    request.app["state"].service.transfer_target(session.target)  # labels metrics with the driver
     return upload_id, session, offset
 
 
@@ -213,6 +216,52 @@ async def head(request: web.Request) -> web.Response:
     )
 
 
+class _PatchChecksumMismatch(Exception):
+    """This PATCH's bytes do not match its ``Upload-Checksum`` (tus answers 460)."""
+
+
+class _Appender:
+    """Appends one PATCH body to the staged file, passing each chunk on once it is staged.
+
+    What arrived before a cut connection stays staged. A PATCH with ``Upload-Checksum`` is all
+    or nothing: on a mismatch (or any failure) its bytes are truncated away again.
+    """
+
+    def __init__(self, path: Path, offset: int, length: int, checksum: tuple[str, bytes] | None):
+        self.path, self.start, self.offset, self.length = path, offset, offset, length
+        self.checksum = checksum
+        self.stream_failed = False  # the body (not the driver) broke: keep the staged bytes
+
+    async def chunks(self, request: web.Request) -> AsyncIterator[bytes]:
+        hasher = new_hasher(self.checksum[0]) if self.checksum else None
+        handle = await asyncio.to_thread(open, self.path, "r+b")
+        complete = False
+        try:
+            await asyncio.to_thread(handle.seek, self.offset)
+            try:
+                async for chunk in body_chunks(request):
+                    if self.offset + len(chunk) > self.length:
+                        raise InvalidArgument("the body runs past Upload-Length")
+                    await asyncio.to_thread(handle.write, chunk)
+                    if hasher:
+                        hasher.update(chunk)
+                    self.offset += len(chunk)
+                    yield chunk
+            except Exception:
+                self.stream_failed = True
+                raise
+            await asyncio.to_thread(handle.flush)
+            if hasher and hasher.digest() != self.checksum[1]:  # type: ignore[attr-defined,index]
+                self.stream_failed = True
+                raise _PatchChecksumMismatch
+            complete = True
+        finally:
+            if hasher and not complete:
+                await asyncio.to_thread(handle.truncate, self.start)
+                self.offset = self.start
+            await asyncio.to_thread(handle.close)
+
+
 async def patch(request: web.Request) -> web.Response:
     _check_version(request)
     if request.content_type != "application/offset+octet-stream":
@@ -223,75 +272,55 @@ async def patch(request: web.Request) -> web.Response:
     store: TusStore = request.app["tus"]
     if _int_header(request, "Upload-Offset") != offset:
         raise Aborted(f"Upload-Offset does not match the server's offset {offset}")
-    checksum = _patch_checksum(request)
+    appender = _Appender(
+        store.data_path(upload_id), offset, session.length, _patch_checksum(request)
+    )
+    chunks = appender.chunks(request)
     store.claim(upload_id)
     try:
-        offset, ok = await _append(store, upload_id, request, offset, session.length, checksum)
-        if not ok:
-            return web.Response(status=460, text="checksum mismatch\n", headers=_headers())
-        headers = _headers(**{"Upload-Offset": str(offset)})
-        if offset == session.length:
-            headers.update(await _commit(request, upload_id, session))
-        return web.Response(status=204, headers=headers)
+        headers: dict[str, str] = {}
+        if offset == 0 and request.content_length == session.length > 0:
+            # The whole file in one request: stream it into the driver while staging it, so
+            # the common case needs no second pass; a cut still leaves the staged bytes.
+            headers = await _commit(request, upload_id, session, chunks, appender)
+        else:
+            async for _ in chunks:
+                pass
+            if appender.offset == session.length:
+                headers = await _commit(request, upload_id, session, store.read(upload_id))
+        return web.Response(
+            status=204, headers=_headers(**{"Upload-Offset": str(appender.offset)}, **headers)
+        )
+    except _PatchChecksumMismatch:
+        return web.Response(status=460, text="checksum mismatch\n", headers=_headers())
     finally:
+        await chunks.aclose()
         store.release(upload_id)
 
 
-async def _append(
-    store: TusStore,
-    upload_id: str,
+async def _commit(
     request: web.Request,
-    offset: int,
-    length: int,
-    checksum: tuple[str, bytes] | None,
-) -> tuple[int, bool]:
-    """Append the body at ``offset``; keep what arrived if the connection is cut.
+    upload_id: str,
+    session: _Session,
+    chunks: AsyncIterator[bytes],
+    appender: _Appender | None = None,
+) -> dict[str, str]:
+    """Stream the upload's bytes into its driver, then drop the staging files.
 
-    Returns the new offset and whether the PATCH checksum (if any) matched; on a mismatch the
-    bytes of this request are dropped again.
+    The staged bytes are kept when the client may still finish the upload: the body was cut
+    (``appender.stream_failed``), or the file is locked (the client may retry the last PATCH).
     """
-    _, data = store._paths(upload_id)
-    hasher = new_hasher(checksum[0]) if checksum else None
-    handle = await asyncio.to_thread(open, data, "r+b")
-    start = offset
-    try:
-        await asyncio.to_thread(handle.seek, offset)
-        try:
-            async for chunk in body_chunks(request):
-                if offset + len(chunk) > length:
-                    raise InvalidArgument("the body runs past Upload-Length")
-                await asyncio.to_thread(handle.write, chunk)
-                if hasher:
-                    hasher.update(chunk)
-                offset += len(chunk)
-        finally:
-            await asyncio.to_thread(handle.flush)
-        if hasher and hasher.digest() != checksum[1]:  # type: ignore[attr-defined,index]
-            await asyncio.to_thread(handle.truncate, start)
-            return start, False
-        return offset, True
-    except BaseException:
-        if hasher:  # a checksummed PATCH is all or nothing
-            await asyncio.to_thread(handle.truncate, start)
-        raise
-    finally:
-        await asyncio.to_thread(handle.close)
-
-
-async def _commit(request: web.Request, upload_id: str, session: _Session) -> dict[str, str]:
-    """Stream the finished upload into its driver, then drop the staging files."""
     state: ServerState = request.app["state"]
     store: TusStore = request.app["tus"]
     routed = state.service.transfer_target(session.target)
     options = state.service.write_options(session.target, expected_size=session.length)
     try:
-        info = await routed.driver.write(routed.ref, store.read(upload_id), options)
+        info = await routed.driver.write(routed.ref, chunks, options)
     except Locked as exc:
-        raise LockConflict(
-            exc.message
-        ) from exc  # keep the bytes: the client may retry the last PATCH
+        raise LockConflict(exc.message) from exc
     except Exception:
-        await store.remove(upload_id)
+        if appender is None or not appender.stream_failed:
+            await store.remove(upload_id)
         raise
     await store.remove(upload_id)
     log.info("tus upload %s committed to %s", upload_id, session.target.get("gpath"))

@@ -194,3 +194,77 @@ def test_tus_whole_file_checksum_is_verified(gateway: Any, einstein: list, path:
         ).upload()
     stat = gateway.Stat(sp.StatRequest(ref=spr.Reference(path=path)), metadata=einstein)
     assert stat.status.code == 6  # NOT_FOUND: nothing was stored
+
+
+def _create(endpoint: str, token: str, length: int) -> str:
+    created = requests.post(
+        endpoint,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(length), "X-Reva-Transfer": token},
+        timeout=10,
+    )
+    assert created.status_code == 201
+    return created.headers["Location"]
+
+
+def test_single_patch_streams_into_the_driver(gateway: Any, einstein: list, path: str) -> None:
+    """A whole file in one PATCH goes straight to the driver, yet a cut still resumes."""
+    data = os.urandom(6 * MiB + 7)
+    endpoint, token = initiate_tus(gateway, einstein, path, data)
+    patch_headers = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
+
+    # a wrong per-request checksum: 460, nothing staged, nothing stored
+    location = _create(endpoint, token, len(data))
+    bad = requests.patch(
+        location,
+        data=data,
+        timeout=30,
+        headers={
+            **patch_headers,
+            "Upload-Offset": "0",
+            "Upload-Checksum": "sha1 " + "A" * 27 + "=",
+        },
+    )
+    assert bad.status_code == 460
+    assert head_offset(location, token) == 0
+    assert (
+        gateway.Stat(sp.StatRequest(ref=spr.Reference(path=path)), metadata=einstein).status.code
+        == 6
+    )
+
+    # cut halfway: the staged bytes survive, the driver committed nothing
+    cut_patch(location, token, 0, data, send=3 * MiB + 100)
+    deadline = time.monotonic() + 10
+    while (offset := head_offset(location, token)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 0 < offset <= 3 * MiB + 100
+    assert (
+        gateway.Stat(sp.StatRequest(ref=spr.Reference(path=path)), metadata=einstein).status.code
+        == 6
+    )
+
+    rest = requests.patch(
+        location,
+        data=data[offset:],
+        timeout=30,
+        headers={**patch_headers, "Upload-Offset": str(offset)},
+    )
+    assert rest.status_code == 204 and rest.headers["Upload-Offset"] == str(len(data))
+    assert (
+        hashlib.sha256(read_back(gateway, einstein, path)).digest() == hashlib.sha256(data).digest()
+    )
+
+    # and the common case: one PATCH, committed as it streams
+    again = os.urandom(2 * MiB)
+    endpoint, token = initiate_tus(gateway, einstein, path, again)
+    location = _create(endpoint, token, len(again))
+    done = requests.patch(
+        location, data=again, timeout=30, headers={**patch_headers, "Upload-Offset": "0"}
+    )
+    assert done.status_code == 204 and done.headers["ETag"]
+    assert read_back(gateway, einstein, path) == again
+    assert (
+        requests.head(
+            location, headers={"Tus-Resumable": "1.0.0", "X-Reva-Transfer": token}, timeout=10
+        ).status_code
+        == 404
+    )
