@@ -65,8 +65,12 @@ def head_offset(location: str, token: str) -> int:
     return int(res.headers["Upload-Offset"])
 
 
-def cut_patch(location: str, token: str, offset: int, body: bytes, send: int) -> None:
-    """A PATCH announcing ``len(body)`` bytes that sends ``send`` of them, then hangs up."""
+def cut_patch(location: str, token: str, offset: int, body: bytes, send: int) -> int:
+    """A PATCH announcing ``len(body)`` bytes that sends ``send`` of them, then hangs up.
+
+    It hangs up (with a reset) only once the server has staged some of those bytes, so the test
+    does not depend on timing; returns the offset the server reports after the cut.
+    """
     url = urlsplit(location)
     with socket.create_connection((url.hostname, url.port)) as sock:
         head = (
@@ -75,10 +79,16 @@ def cut_patch(location: str, token: str, offset: int, body: bytes, send: int) ->
             f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         sock.sendall(head.encode() + body[:send])
-        time.sleep(0.3)
-        sock.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-        )  # RST
+        deadline = time.monotonic() + 20
+        while head_offset(location, token) == offset and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    deadline = time.monotonic() + 10
+    previous = -1
+    while (current := head_offset(location, token)) != previous and time.monotonic() < deadline:
+        previous = current
+        time.sleep(0.2)  # settled: the server has seen the reset
+    return current
 
 
 @pytest.fixture
@@ -110,10 +120,7 @@ def test_cut_upload_resumes_from_server_offset(gateway: Any, einstein: list, pat
     assert head_offset(location, token) == 4 * MiB
 
     # the third PATCH is cut mid-stream: what arrived before the cut is kept
-    cut_patch(location, token, 4 * MiB, data[4 * MiB :], send=int(3.5 * MiB))
-    deadline = time.monotonic() + 10
-    while (offset := head_offset(location, token)) == 4 * MiB and time.monotonic() < deadline:
-        time.sleep(0.1)
+    offset = cut_patch(location, token, 4 * MiB, data[4 * MiB :], send=int(3.5 * MiB))
     assert 4 * MiB < offset <= int(7.5 * MiB)
     assert read_back(gateway, einstein, path) == old  # nothing is committed before the last byte
 
@@ -232,10 +239,7 @@ def test_single_patch_streams_into_the_driver(gateway: Any, einstein: list, path
     )
 
     # cut halfway: the staged bytes survive, the driver committed nothing
-    cut_patch(location, token, 0, data, send=3 * MiB + 100)
-    deadline = time.monotonic() + 10
-    while (offset := head_offset(location, token)) == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    offset = cut_patch(location, token, 0, data, send=3 * MiB + 100)
     assert 0 < offset <= 3 * MiB + 100
     assert (
         gateway.Stat(sp.StatRequest(ref=spr.Reference(path=path)), metadata=einstein).status.code
