@@ -148,6 +148,7 @@ class StorageService:
         if not driver.supports(Capability.GRANTS):
             return _NONE
         groups = set(user.groups)
+        now = time.time()  # expired grants count as none
         for depth in range(len(segments), 0, -1):
             try:
                 grants = [
@@ -158,8 +159,11 @@ class StorageService:
             mine = [
                 g
                 for g in grants
-                if (g.grantee.type is GranteeType.USER and g.grantee.id == user.username)
-                or (g.grantee.type is GranteeType.GROUP and g.grantee.id in groups)
+                if (g.expiration is None or g.expiration > now)
+                and (
+                    (g.grantee.type is GranteeType.USER and g.grantee.id == user.username)
+                    or (g.grantee.type is GranteeType.GROUP and g.grantee.id in groups)
+                )
             ]
             if mine:
                 if any(not g.permissions for g in mine):

@@ -469,6 +469,38 @@ def test_grants(provider: Any, einstein: list, marie: list, home: str) -> None:
     )
 
 
+def test_expired_grants_count_as_none(
+    provider: Any, einstein: list, marie: list, home: str
+) -> None:
+    folder = f"{home}/expiring"
+    call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=ref(folder)))
+    viewer = spr.ResourcePermissions(stat=True, list_container=True)
+    past = types_pb2.Timestamp(seconds=int(time.time()) - 60)
+    grant = spr.Grant(grantee=_grantee("marie"), permissions=viewer, expiration=past)
+    assert (
+        code(call(provider, einstein, "AddGrant", sp.AddGrantRequest(ref=ref(folder), grant=grant)))
+        == "CODE_OK"
+    )
+    assert (
+        code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(folder))))
+        == "CODE_PERMISSION_DENIED"
+    )
+    future = types_pb2.Timestamp(seconds=int(time.time()) + 600)
+    grant = spr.Grant(grantee=_grantee("marie"), permissions=viewer, expiration=future)
+    assert (
+        code(
+            call(
+                provider,
+                einstein,
+                "UpdateGrant",
+                sp.UpdateGrantRequest(ref=ref(folder), grant=grant),
+            )
+        )
+        == "CODE_OK"
+    )
+    assert code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(folder)))) == "CODE_OK"
+
+
 def test_second_mount_routes_by_path_and_id(provider: Any, einstein: list) -> None:
     name = f"/scratch/{uuid.uuid4().hex[:8]}"
     assert (
