@@ -6,6 +6,7 @@ Needs the ``test`` extra (``moto[server]``, ``boto3``). Used by this driver's te
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -29,6 +30,10 @@ class MotoServer:
     process: subprocess.Popen
 
     def client(self):  # noqa: ANN201 - a boto3 client, for test setup only
+        return self._client
+
+    @functools.cached_property
+    def _client(self):  # noqa: ANN202 - built once: a boto3 client costs ~0.1 s to create
         import boto3
 
         return boto3.client(
