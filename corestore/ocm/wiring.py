@@ -9,6 +9,7 @@ from corestore.mounts import Mount, MountTable
 from corestore.ocm.mount import ReceivedSharesDriver
 from corestore.ocm.site import OcmSite
 from corestore.paths import join_path, split_path
+from corestore.plugins import get_registry
 
 if TYPE_CHECKING:
     from corestore.serverconfig import ServerConfig
@@ -24,6 +25,9 @@ def enable_ocm(state: ServerState, config: ServerConfig) -> MountTable:
 
     Returns the new mount table (the server opens and closes it like the configured one).
     """
+    # Received shares are read through the webdav driver: fail at startup, naming the package,
+    # rather than on the first access to a share.
+    get_registry().get("webdav")
     site = OcmSite(config.ocm, state, config.root)
     state.ocm = site
     path = join_path(split_path(config.ocm.mount_path))
