@@ -501,6 +501,29 @@ def test_expired_grants_count_as_none(
     assert code(call(provider, marie, "Stat", sp.StatRequest(ref=ref(folder)))) == "CODE_OK"
 
 
+def test_relative_references(provider: Any, einstein: list, home: str) -> None:
+    """``{resource_id: folder, path: "./x"}`` works for creating, uploading and reading."""
+    folder = call(provider, einstein, "Stat", sp.StatRequest(ref=ref(home))).info.id
+    rel = spr.Reference(resource_id=folder, path="./sub")
+    assert (
+        code(call(provider, einstein, "CreateContainer", sp.CreateContainerRequest(ref=rel)))
+        == "CODE_OK"
+    )
+    target = spr.Reference(resource_id=folder, path="./sub/new.txt")
+    res = call(provider, einstein, "InitiateFileUpload", sp.InitiateFileUploadRequest(ref=target))
+    assert code(res) == "CODE_OK"
+    assert (
+        requests.put(res.protocols[0].upload_endpoint, data=b"relative", timeout=30).status_code
+        == 200
+    )
+    stat = call(provider, einstein, "Stat", sp.StatRequest(ref=target))
+    assert stat.info.path == f"{home}/sub/new.txt" and stat.info.size == len(b"relative")
+    assert download(provider, einstein, f"{home}/sub/new.txt") == b"relative"
+    missing = spr.Reference(resource_id=folder, path="./nope/new.txt")
+    res = call(provider, einstein, "InitiateFileUpload", sp.InitiateFileUploadRequest(ref=missing))
+    assert code(res) == "CODE_FAILED_PRECONDITION"
+
+
 def test_second_mount_routes_by_path_and_id(provider: Any, einstein: list) -> None:
     name = f"/scratch/{uuid.uuid4().hex[:8]}"
     assert (
