@@ -28,6 +28,17 @@ _CLIENT_GONE = (ConnectionError, ClientPayloadError)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _record(metrics: Metrics, operation: str, where: str, status: int, started: float) -> None:
+    """Metrics and the access line of one request."""
+    seconds = time.perf_counter() - started
+    metrics.observe(operation, str(status), seconds, error=status >= 400)
+    access_log.info(
+        "%s",
+        where,
+        extra={"status": status, "driver": current_driver.get(), "ms": round(seconds * 1e3, 2)},
+    )
+
+
 def error_middleware(
     metrics: Metrics,
 ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
@@ -46,7 +57,8 @@ def error_middleware(
             response = web.Response(status=400, text="connection lost\n")
         except web.HTTPException as exc:  # aiohttp's own (404 route, 405 method): keep them plain
             exc.headers["X-Request-Id"] = rid
-            response = exc
+            _record(metrics, operation, where, exc.status, started)
+            raise
         except CorestoreError as exc:
             if type(exc) is CorestoreError:
                 log.error("%s failed", where, exc_info=exc)
@@ -59,17 +71,7 @@ def error_middleware(
             response = web.Response(status=500, text=f"internal error (request id {rid})\n")
         if not response.prepared:
             response.headers["X-Request-Id"] = rid
-        seconds = time.perf_counter() - started
-        metrics.observe(operation, str(response.status), seconds, error=response.status >= 400)
-        access_log.info(
-            "%s",
-            where,
-            extra={
-                "status": response.status,
-                "driver": current_driver.get(),
-                "ms": round(seconds * 1e3, 2),
-            },
-        )
+        _record(metrics, operation, where, response.status, started)
         return response
 
     return middleware
