@@ -191,7 +191,7 @@ class TahoeGrid:
         )
 
     @staticmethod
-    def _wait(check, what: str, timeout: float = 120) -> None:  # noqa: ANN001
+    def _wait(check, what: str, timeout: float = 300) -> None:  # noqa: ANN001
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -259,6 +259,7 @@ def test_p2p_swarm_1gib(benchmark, swarm6, tmp_path):
         results.update(baseline_up=base_up, baseline_down=base_down, swarm_up=up, swarm_down=down)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
+    print(f"\nswarm: { ({k: round(v / 1e6) for k, v in results.items()}) } MB/s")
     if shutil.which("tahoe") and os.environ.get("P2P_BENCH_TAHOE", "1") != "0":
         grid = TahoeGrid(tmp_path / "tahoe")
         try:
