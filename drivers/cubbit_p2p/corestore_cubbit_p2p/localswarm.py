@@ -55,34 +55,13 @@ class Swarm:
         directory.mkdir(parents=True, exist_ok=True)
         self.n = nodes
         self.heartbeat, self.dead_after = heartbeat, dead_after
+        self.chunk_size, self.extra = chunk_size, extra
         self.base = [sys.executable, "-m", "corestore.cli", "swarm"]
         self.log = open(directory / "swarm.log", "ab")  # noqa: SIM115
         for attempt in range(3):  # a port taken between probing and binding: try another block
             self.port = free_port_block(nodes + 1)
             self.url = f"http://127.0.0.1:{self.port}"
-            self.coordinator = subprocess.Popen(
-                [
-                    *self.base,
-                    "coordinator",
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--db",
-                    str(self.db_path),
-                    "--heartbeat",
-                    str(heartbeat),
-                    "--dead-after",
-                    str(dead_after),
-                    "--chunk-size",
-                    str(chunk_size),
-                    "--checker-interval",
-                    "1",
-                    "--audit-interval",
-                    "3600",
-                    *extra,
-                ],
-                stdout=self.log,
-                stderr=self.log,
-            )
+            self.coordinator = self._start_coordinator()
             self.nodes: list[subprocess.Popen | None] = [self._start_node(i) for i in range(nodes)]
             try:
                 self.wait_alive(nodes, timeout=90)
@@ -94,6 +73,38 @@ class Swarm:
         self.node_ids = [
             (directory / f"node{i}" / "node_id").read_text().strip() for i in range(nodes)
         ]
+
+    def _start_coordinator(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [
+                *self.base,
+                "coordinator",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--db",
+                str(self.db_path),
+                "--heartbeat",
+                str(self.heartbeat),
+                "--dead-after",
+                str(self.dead_after),
+                "--chunk-size",
+                str(self.chunk_size),
+                "--checker-interval",
+                "1",
+                "--audit-interval",
+                "3600",
+                *self.extra,
+            ],
+            stdout=self.log,
+            stderr=self.log,
+        )
+
+    def restart_coordinator(self) -> None:
+        """Kill the coordinator (SIGKILL, no clean shutdown) and start it again on the same DB."""
+        self.coordinator.send_signal(signal.SIGKILL)
+        self.coordinator.wait()
+        self.coordinator = self._start_coordinator()
+        self.wait_alive(sum(p is not None for p in self.nodes), timeout=90)
 
     @property
     def db_path(self) -> Path:

@@ -371,3 +371,14 @@ def test_status_command(swarm):
 
     status = json.loads(as_json)
     assert len(status["nodes"]) == 6 and status["files"]
+
+
+def test_coordinator_restart_keeps_everything(swarm):
+    """Killed without warning, the coordinator comes back from its SQLite WAL; nodes carry on."""
+    data = os.urandom(5 * CHUNK + 1)
+    answer = upload(swarm.url, data)
+    swarm.restart_coordinator()
+    assert download(swarm.url, answer["file_id"], answer["key"]) == data
+    again = upload(swarm.url, data)
+    assert again["state"] == "active"
+    assert download(swarm.url, again["file_id"], again["key"]) == data
