@@ -16,6 +16,7 @@ broken connection resumes from the first byte not yet delivered.
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any
@@ -108,7 +109,7 @@ async def _multipart(
             with s3_errors(what):
                 part = await client.upload_part(
                     Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                    Body=body,
+                    Body=_PartBody(body),
                 )  # fmt: skip
             return {"PartNumber": number, "ETag": part["ETag"]}
         finally:
@@ -147,6 +148,43 @@ async def _multipart(
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.shield(_abort(client, bucket, key, upload_id))
         raise
+
+
+class _PartBody(io.RawIOBase):
+    """A seekable, read-only file over one part, so no layer below copies the part whole.
+
+    Given ``bytes``, botocore wraps them in a ``BytesIO`` that aiohttp copies whole; given a
+    ``bytearray``, aiohttp slices (copies) it and joins it with the headers (copies again). A
+    file is read in 64 KiB chunks instead, and seeking back lets botocore hash and retry it.
+    """
+
+    def __init__(self, data: bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(data)
+        self._position = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), len(self._view) - self._position)
+        memoryview(buffer).cast("B")[:count] = self._view[self._position : self._position + count]
+        self._position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 async def _parts(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytearray]:
