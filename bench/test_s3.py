@@ -4,9 +4,9 @@ For each direction, s3fs moves the same file first (the baseline: ``put_file``, 
 multipart upload, and reading an s3fs file object to the end, its ranged readahead GETs; no
 corestore in the path), then the driver does
 (``write`` from a chunk stream, ``open_read`` to the end). The number to read is
-``extra_info["ratio_to_s3fs"]``: driver time / s3fs time (1.0 = as fast as s3fs; lower is
-better). Absolute speeds are printed too but depend on the machine, and moto itself (one Python
-process) is the bottleneck of both.
+``extra_info["ratio_to_s3fs"]``: driver throughput / s3fs throughput (1.0 = as fast as s3fs;
+higher is better). Absolute speeds are printed too but depend on the machine, and moto
+itself (one Python process) is the bottleneck of both.
 
     uv run pytest bench/test_s3.py --benchmark-columns=min,max,rounds -s
 
@@ -27,6 +27,7 @@ from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_mot
 
 from corestore.config import parse_size
 from corestore.resources import Reference, WriteOptions
+from corestore.testing.bench import report_throughput
 
 SIZE = parse_size(os.environ.get("CORESTORE_BENCH_S3_SIZE", "1GiB"))
 ROUNDS = 2
@@ -103,19 +104,9 @@ async def _driver_download(moto: MotoServer, bucket: str, name: str) -> None:
 
 
 def _report(benchmark, direction: str, s3fs_seconds: float) -> None:  # noqa: ANN001
-    driver_seconds = benchmark.stats.stats.min
-    ratio = driver_seconds / s3fs_seconds
-    benchmark.extra_info.update(
-        size=SIZE,
-        s3fs_seconds=round(s3fs_seconds, 3),
-        driver_seconds=round(driver_seconds, 3),
-        s3fs_MiBps=round(SIZE / s3fs_seconds / 2**20, 1),
-        driver_MiBps=round(SIZE / driver_seconds / 2**20, 1),
-        ratio_to_s3fs=round(ratio, 3),
-    )
-    print(
-        f"\nmoto {direction} {SIZE / 2**30:.2f} GiB: s3fs {SIZE / s3fs_seconds / 2**20:.0f} MiB/s, "
-        f"driver {SIZE / driver_seconds / 2**20:.0f} MiB/s, driver/s3fs time ratio {ratio:.2f}"
+    report_throughput(
+        benchmark, f"moto {direction}", size=SIZE, seconds=benchmark.stats.stats.min,
+        baseline="s3fs", baseline_seconds=s3fs_seconds,
     )
 
 

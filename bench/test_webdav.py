@@ -2,8 +2,8 @@
 
 For each server (wsgidav, rclone serve webdav) and direction, curl moves the same file first
 (the baseline: a C client with no Python in the path), then the driver does. The number to read is
-``extra_info["ratio_to_curl"]``: driver time / curl time (1.0 = as fast as curl; lower is
-better). Absolute speeds are printed and stored too but depend on the machine.
+``extra_info["ratio_to_curl"]``: driver throughput / curl throughput (1.0 = as fast as curl;
+higher is better). Absolute speeds are printed and stored too but depend on the machine.
 
     uv run pytest bench/test_webdav.py --benchmark-columns=min,max,rounds -s
 
@@ -26,6 +26,7 @@ from corestore_webdav.servers import WebdavServer, start_rclone, start_wsgidav
 
 from corestore.config import parse_size
 from corestore.resources import Reference, WriteOptions
+from corestore.testing.bench import report_throughput
 
 SIZE = parse_size(os.environ.get("CORESTORE_BENCH_WEBDAV_SIZE", "1GiB"))
 ROUNDS = 2
@@ -98,20 +99,9 @@ async def _driver_download(server: WebdavServer, name: str) -> None:
 
 
 def _report(benchmark, server: WebdavServer, direction: str, curl_seconds: float) -> None:  # noqa: ANN001
-    driver_seconds = benchmark.stats.stats.min
-    ratio = driver_seconds / curl_seconds
-    benchmark.extra_info.update(
-        size=SIZE,
-        curl_seconds=round(curl_seconds, 3),
-        driver_seconds=round(driver_seconds, 3),
-        curl_MiBps=round(SIZE / curl_seconds / 2**20, 1),
-        driver_MiBps=round(SIZE / driver_seconds / 2**20, 1),
-        ratio_to_curl=round(ratio, 3),
-    )
-    print(
-        f"\n{server.kind} {direction} {SIZE / 2**30:.2f} GiB: "
-        f"curl {SIZE / curl_seconds / 2**20:.0f} MiB/s, "
-        f"driver {SIZE / driver_seconds / 2**20:.0f} MiB/s, driver/curl time ratio {ratio:.2f}"
+    report_throughput(
+        benchmark, f"{server.kind} {direction}", size=SIZE, seconds=benchmark.stats.stats.min,
+        baseline="curl", baseline_seconds=curl_seconds,
     )
 
 
