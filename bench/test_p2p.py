@@ -143,6 +143,14 @@ class TahoeGrid:
         directory.mkdir(parents=True, exist_ok=True)
         self.tahoe = shutil.which("tahoe")
         self.procs: list[subprocess.Popen] = []
+        try:
+            self._start_grid()
+        except BaseException:
+            self.stop()  # never leave a half-started grid running
+            raise
+
+    def _start_grid(self) -> None:
+        directory = self.dir
         base = free_port_block(20)
         run = lambda *a: subprocess.run([self.tahoe, *a], check=True, capture_output=True)  # noqa: E731
         intro = directory / "introducer"

@@ -7,6 +7,7 @@ exercise real processes, real HTTP and real files rather than mocks.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import sqlite3
@@ -18,13 +19,14 @@ from pathlib import Path
 
 
 def free_port_block(count: int) -> int:
-    """A base port with ``count`` consecutive free ports after it."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count >= 65000:
-            continue
+    """A base port with ``count`` consecutive free ports after it.
+
+    Drawn below Linux's ephemeral range (32768 and up), so that the outgoing connections and
+    random listeners of other processes cannot take a port between this check and the bind.
+    """
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(20000, 32000 - count)
         ok = True
         for p in range(base, base + count + 1):
             with socket.socket() as s:
