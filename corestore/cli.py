@@ -76,7 +76,9 @@ def add_drivers_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="corestore", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="corestore", description="corestore: a CS3 storage platform with pluggable drivers"
+    )
     parser.add_argument("--version", action="version", version=f"corestore {_distribution_version('corestore')}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     seen = set()

@@ -179,21 +179,27 @@ def test_users_file(tmp_path: Path) -> None:
         UserStore.from_file(path)
 
 
-def test_documented_example_config_is_valid(tmp_path: Path) -> None:
-    """The complete example in docs/server.md parses, mounts and driver options included."""
+@pytest.mark.parametrize(
+    ("document", "anchor", "mounts"),
+    [("docs/server.md", "A complete example", 2), ("README.md", "## Configuration", 3)],
+)
+def test_documented_example_config_is_valid(
+    tmp_path: Path, document: str, anchor: str, mounts: int
+) -> None:
+    """The example configs in the docs parse, mounts and driver options included."""
     import re
 
     from corestore.config import parse_options
 
-    doc = (Path(__file__).parents[2] / "docs" / "server.md").read_text()
-    block = re.search(r"A complete example.*?```toml\n(.*?)```", doc, re.S)
+    doc = (Path(__file__).parents[2] / document).read_text()
+    block = re.search(re.escape(anchor) + r".*?```toml\n(.*?)```", doc, re.S)
     assert block is not None
     config = load_config(write(tmp_path, block.group(1)), root=tmp_path)
-    assert len(config.mounts) == 2
+    assert len(config.mounts) == mounts
     for mount in config.mounts:
         parse_options(
             get_registry().get(mount.driver).Options,
             mount.options,
             section=mount.driver,
-            environ={},
+            environ={"CORESTORE_CUBBIT_P2P_SECRET": "from-the-environment"},  # as documented
         )
