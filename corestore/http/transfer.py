@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -23,7 +24,7 @@ from corestore.metrics import current_driver
 from corestore.resources import ByteRange, Checksum, ResourceInfo
 from corestore.state import ServerState
 
-__all__ = ["CHUNK_SIZE", "body_chunks", "parse_range", "routes", "transfer_token"]
+__all__ = ["CHUNK_SIZE", "body_chunks", "parse_range", "routes", "send_ranged", "transfer_token"]
 
 log = logging.getLogger("corestore.http")
 
@@ -209,8 +210,42 @@ async def simple_download(request: web.Request) -> web.StreamResponse:
         if not sizes:
             raise NotFound(f"no version {version}")
         size = sizes[0]
+
+    def open_chunks(byte_range: ByteRange | None) -> AsyncIterator[bytes]:
+        if version:
+            return driver.open_version(ref, version, byte_range)  # type: ignore[attr-defined]
+        return driver.open_read(ref, byte_range)
+
+    return await send_ranged(
+        request,
+        size=size,
+        headers=headers,
+        range_header=request.headers.get("Range"),
+        open_chunks=open_chunks,
+        counter=state.metrics.bytes.labels("out", driver.name),
+        what=str(claims.target.get("gpath")),
+    )
+
+
+async def send_ranged(
+    request: web.Request,
+    *,
+    size: int,
+    headers: dict[str, str],
+    range_header: str | None,
+    open_chunks: Callable[[ByteRange | None], AsyncIterator[bytes]],
+    counter: Any,
+    what: str,
+) -> web.StreamResponse:
+    """Answer a GET or HEAD for ``size`` bytes: 200, 206 for one range, 416 past the end.
+
+    Shared by the data path and the WebDAV front end. The body streams from ``open_chunks``
+    (called with the range) one chunk ahead of the socket. Once headers are sent an error can
+    only cut the body short: the connection is closed, so the client never takes a short body
+    for a whole one.
+    """
     try:
-        byte_range = parse_range(request.headers.get("Range"), size)
+        byte_range = parse_range(range_header, size)
     except ValueError:
         return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
     response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
@@ -222,23 +257,18 @@ async def simple_download(request: web.Request) -> web.StreamResponse:
         response.content_length = size
     if request.method == "HEAD":
         return response
-    chunks = prefetch(
-        driver.open_version(ref, version, byte_range)  # type: ignore[attr-defined]
-        if version
-        else driver.open_read(ref, byte_range)
-    )
+    chunks = prefetch(open_chunks(byte_range))
     await response.prepare(request)
-    counter = state.metrics.bytes.labels("out", driver.name)
     try:
         async for chunk in chunks:
             await response.write(chunk)
             counter.inc(len(chunk))
         await response.write_eof()
     except (ConnectionError, OSError) as exc:
-        log.info("download of %s cut: %s", claims.target.get("gpath"), exc)
+        log.info("download of %s cut: %s", what, exc)
         response.force_close()
     except Exception:  # headers are gone: all we can do is log and cut the body short
-        log.exception("download of %s failed mid-stream", claims.target.get("gpath"))
+        log.exception("download of %s failed mid-stream", what)
         response.force_close()
     return response
 

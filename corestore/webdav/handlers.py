@@ -32,7 +32,7 @@ from corestore.errors import (
     Unauthenticated,
     Unimplemented,
 )
-from corestore.http.transfer import body_chunks, parse_range
+from corestore.http.transfer import body_chunks, send_ranged
 from corestore.resources import Checksum, Lock, LockType, WriteOptions
 from corestore.service import Entry
 from corestore.state import ServerState
@@ -240,36 +240,18 @@ class DavHandler:
                 "Content-Type": entry.info.mime_type or "application/octet-stream",
             }
         )
+        # If-Range: a range applies only while the client's copy is current; else send it all.
         if_range = request.headers.get("If-Range")
-        try:
-            byte_range = None
-            if not if_range or if_range.strip().strip('"') == entry.info.etag.strip('"'):
-                byte_range = parse_range(request.headers.get("Range"), size)
-        except ValueError:
-            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-        response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
-        if byte_range:
-            start, end = byte_range.clamp(size)
-            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-            response.content_length = end - start
-        else:
-            response.content_length = size
-        if request.method == "HEAD":
-            return response
-        await response.prepare(request)
-        counter = self.state.metrics.bytes.labels("out", routed.driver.name)
-        try:
-            async for chunk in routed.driver.open_read(routed.ref, byte_range):
-                await response.write(chunk)
-                counter.inc(len(chunk))
-            await response.write_eof()
-        except (ConnectionError, OSError) as exc:
-            log.info("download of %s cut: %s", loc.path, exc)
-            response.force_close()
-        except Exception:  # headers are gone: log and cut the body short
-            log.exception("download of %s failed mid-stream", loc.path)
-            response.force_close()
-        return response
+        current = not if_range or if_range.strip().strip('"') == entry.info.etag.strip('"')
+        return await send_ranged(
+            request,
+            size=size,
+            headers=headers,
+            range_header=request.headers.get("Range") if current else None,
+            open_chunks=lambda byte_range: routed.driver.open_read(routed.ref, byte_range),
+            counter=self.state.metrics.bytes.labels("out", routed.driver.name),
+            what=loc.path,
+        )
 
     do_head = do_get
 
