@@ -27,7 +27,7 @@ from corestore_s3.testing import MotoServer, driver_config, start_moto, stop_mot
 
 from corestore.config import parse_size
 from corestore.resources import Reference, WriteOptions
-from corestore.testing.bench import report_throughput
+from corestore.testing.bench import report_throughput, write_generated_file
 
 SIZE = parse_size(os.environ.get("CORESTORE_BENCH_S3_SIZE", "1GiB"))
 ROUNDS = 2
@@ -49,13 +49,7 @@ def bucket(moto: MotoServer) -> str:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file of SIZE random-ish bytes that both clients upload (warm in the page cache)."""
-    path = tmp_path_factory.mktemp("src") / "source.bin"
-    block = os.urandom(CHUNK)
-    with path.open("wb") as out:
-        for i in range(SIZE // CHUNK):
-            out.write(i.to_bytes(8, "little") + block[8:])
-        out.write(block[: SIZE % CHUNK])
-    return path
+    return write_generated_file(tmp_path_factory.mktemp("src") / "source.bin", SIZE, CHUNK)
 
 
 def _s3fs(moto: MotoServer):  # noqa: ANN202 - an s3fs.S3FileSystem

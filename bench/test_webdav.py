@@ -26,7 +26,7 @@ from corestore_webdav.servers import WebdavServer, start_rclone, start_wsgidav
 
 from corestore.config import parse_size
 from corestore.resources import Reference, WriteOptions
-from corestore.testing.bench import report_throughput
+from corestore.testing.bench import report_throughput, write_generated_file
 
 SIZE = parse_size(os.environ.get("CORESTORE_BENCH_WEBDAV_SIZE", "1GiB"))
 ROUNDS = 2
@@ -39,13 +39,7 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is no
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file of SIZE random-ish bytes that both clients upload (warm in the page cache)."""
-    path = tmp_path_factory.mktemp("src") / "source.bin"
-    block = os.urandom(CHUNK)
-    with path.open("wb") as out:
-        for i in range(SIZE // CHUNK):
-            out.write(i.to_bytes(8, "little") + block[8:])
-        out.write(block[: SIZE % CHUNK])
-    return path
+    return write_generated_file(tmp_path_factory.mktemp("src") / "source.bin", SIZE, CHUNK)
 
 
 @pytest.fixture(scope="module", params=["wsgidav", "rclone"])

@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from corestore.server import READY_LINE
 
-__all__ = ["ServerProcess", "free_port", "posix_home_mount"]
+__all__ = ["ServerProcess", "cs3client_for", "free_port", "posix_home_mount"]
 
 
 def free_port() -> int:
@@ -133,3 +134,34 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def cs3client_for(
+    server: ServerProcess, user: str = "einstein", password: str = "relativity"
+) -> tuple[Any, Any]:
+    """An unmodified ``cs3client`` (PyPI) logged in to ``server``: ``(CS3Client, Auth)``.
+
+    Every end-to-end test drives the server the way a real user's cs3client would, so the
+    client is configured in this one place. cs3client is imported here, not at module level:
+    it is a test dependency, not one of corestore's.
+    """
+    import configparser
+    import logging
+
+    from cs3client.auth import Auth
+    from cs3client.cs3client import CS3Client
+
+    config = configparser.ConfigParser()
+    config["cs3client"] = {
+        "host": server.grpc_address,
+        "auth_login_type": "basic",
+        "auth_client_id": user,
+        "auth_client_secret": password,
+        "ssl_enabled": "false",
+        "grpc_timeout": "10",
+        "http_timeout": "30",
+        "tus_enabled": "false",
+        "lock_expiration": "1800",
+    }
+    client = CS3Client(config, "cs3client", logging.getLogger("cs3client"))
+    return client, Auth(client)

@@ -8,9 +8,11 @@ way: **driver throughput ÷ baseline throughput, higher is better, 1.0 = as fast
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-__all__ = ["report_throughput"]
+__all__ = ["report_throughput", "write_generated_file"]
 
 
 def report_throughput(
@@ -46,3 +48,17 @@ def report_throughput(
         f"-> throughput ratio {ratio:.2f}"
     )
     return ratio
+
+
+def write_generated_file(path: Path, size: int, chunk: int = 1 << 20) -> Path:
+    """Write ``size`` incompressible bytes to ``path`` for a benchmark's clients to move.
+
+    Each chunk starts with its index, so no two chunks are equal (no dedup or sparse-file
+    shortcuts on either side); only one random block is generated, so writing stays cheap.
+    """
+    block = os.urandom(chunk)
+    with path.open("wb") as out:
+        for index in range(size // chunk):
+            out.write(index.to_bytes(8, "little") + block[8:])
+        out.write(block[: size % chunk])
+    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
-import logging
 import uuid
 from typing import Any
 
@@ -13,28 +11,12 @@ from cs3client.cs3client import CS3Client
 from cs3client.cs3resource import Resource
 from cs3client.exceptions import AlreadyExistsException, FileLockedException, NotFoundException
 
-
-def make_client(server: Any, user: str, password: str) -> tuple[CS3Client, Auth]:
-    config = configparser.ConfigParser()
-    config["cs3client"] = {
-        "host": server.grpc_address,
-        "auth_login_type": "basic",
-        "auth_client_id": user,
-        "auth_client_secret": password,
-        "ssl_enabled": "false",
-        "grpc_timeout": "10",
-        "http_timeout": "30",
-        "tus_enabled": "false",
-        "lock_expiration": "1800",
-    }
-    client = CS3Client(config, "cs3client", logging.getLogger("cs3client"))
-    auth = Auth(client)
-    return client, auth
+from corestore.launch import cs3client_for
 
 
 @pytest.fixture(scope="module")
 def einstein_client(server: Any) -> tuple[CS3Client, Auth]:
-    return make_client(server, "einstein", "relativity")
+    return cs3client_for(server, "einstein", "relativity")
 
 
 @pytest.fixture
@@ -154,7 +136,7 @@ def test_quota(einstein_client: tuple[CS3Client, Auth]) -> None:
 
 
 def test_other_users_home_is_private(server: Any, workdir: str) -> None:
-    client, auth = make_client(server, "marie", "radioactivity")
+    client, auth = cs3client_for(server, "marie", "radioactivity")
     from cs3client.exceptions import PermissionDeniedException
 
     with pytest.raises(PermissionDeniedException):

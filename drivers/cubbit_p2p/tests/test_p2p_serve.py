@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import configparser
-import logging
 import os
 from collections.abc import Iterator
 
 import pytest
 
-from corestore.launch import ServerProcess
+from corestore.launch import ServerProcess, cs3client_for
 
 pytest.importorskip("cs3client")
 
-from cs3client.auth import Auth  # noqa: E402
-from cs3client.cs3client import CS3Client  # noqa: E402
 from cs3client.cs3resource import Resource  # noqa: E402
 from cs3client.exceptions import NotFoundException  # noqa: E402
 
@@ -40,20 +36,8 @@ chunk_size = "64KiB"
     assert srv.stop() == 0, srv.output()[-3000:]
 
 
-def _client(server: ServerProcess) -> tuple[CS3Client, Auth]:
-    config = configparser.ConfigParser()
-    config["cs3client"] = {
-        "host": server.grpc_address, "auth_login_type": "basic",
-        "auth_client_id": "einstein", "auth_client_secret": "relativity",
-        "ssl_enabled": "false", "grpc_timeout": "10", "http_timeout": "30",
-        "tus_enabled": "false", "lock_expiration": "1800",
-    }  # fmt: skip
-    client = CS3Client(config, "cs3client", logging.getLogger("cs3client"))
-    return client, Auth(client)
-
-
 def test_cs3client_round_trip_on_p2p(served: ServerProcess) -> None:
-    client, auth = _client(served)
+    client, auth = cs3client_for(served)
     token = auth.get_token
     workdir = "/p2p/roundtrip"
     client.file.make_dir(token(), Resource(abs_path=workdir))

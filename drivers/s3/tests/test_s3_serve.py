@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import configparser
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from corestore_s3.testing import MotoServer
 
-from corestore.launch import ServerProcess
+from corestore.launch import ServerProcess, cs3client_for
 
 pytest.importorskip("cs3client")
 
-from cs3client.auth import Auth  # noqa: E402
-from cs3client.cs3client import CS3Client  # noqa: E402
 from cs3client.cs3resource import Resource  # noqa: E402
 from cs3client.exceptions import NotFoundException  # noqa: E402
 
@@ -47,21 +43,9 @@ secret_access_key = "testing"
     assert srv.stop() == 0, srv.output()[-3000:]
 
 
-def _client(server: ServerProcess) -> tuple[CS3Client, Auth]:
-    config = configparser.ConfigParser()
-    config["cs3client"] = {
-        "host": server.grpc_address, "auth_login_type": "basic",
-        "auth_client_id": "einstein", "auth_client_secret": "relativity",
-        "ssl_enabled": "false", "grpc_timeout": "10", "http_timeout": "30",
-        "tus_enabled": "false", "lock_expiration": "1800",
-    }  # fmt: skip
-    client = CS3Client(config, "cs3client", logging.getLogger("cs3client"))
-    return client, Auth(client)
-
-
 def test_cs3client_round_trip_on_s3(served: tuple[ServerProcess, str], moto: MotoServer) -> None:
     server, bucket = served
-    client, auth = _client(server)
+    client, auth = cs3client_for(server)
     token = auth.get_token
     workdir = "/home/einstein/s3-roundtrip"
     client.file.make_dir(token(), Resource(abs_path=workdir))

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import configparser
-import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from corestore_webdav.servers import WebdavServer
-from cs3client.auth import Auth
-from cs3client.cs3client import CS3Client
 from cs3client.cs3resource import Resource
 from cs3client.exceptions import AlreadyExistsException, NotFoundException
 
-from corestore.launch import ServerProcess
+from corestore.launch import ServerProcess, cs3client_for
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +35,10 @@ password = "{wsgidav_server.password}"
         yield server
 
 
-def _client(server: ServerProcess) -> tuple[CS3Client, Auth]:
-    config = configparser.ConfigParser()
-    config["cs3client"] = {
-        "host": server.grpc_address,
-        "auth_login_type": "basic",
-        "auth_client_id": "einstein",
-        "auth_client_secret": "relativity",
-        "ssl_enabled": "false",
-        "grpc_timeout": "10",
-        "http_timeout": "30",
-        "tus_enabled": "false",
-    }
-    client = CS3Client(config, "cs3client", logging.getLogger("cs3client"))
-    return client, Auth(client)
-
-
 def test_cs3client_round_trip_on_a_webdav_mount(
     serve: ServerProcess, wsgidav_server: WebdavServer
 ) -> None:
-    client, auth = _client(serve)
+    client, auth = cs3client_for(serve)
     folder = f"/dav/cs3-{uuid.uuid4().hex[:8]}"
     client.file.make_dir(auth.get_token(), Resource(abs_path=folder))
     with pytest.raises(AlreadyExistsException):
