@@ -138,15 +138,8 @@ def spawn_swarm(
 
 
 def _run_up(args: argparse.Namespace) -> int:
-    url, coordinator, nodes = spawn_swarm(
-        Path(args.dir), args.nodes, port=args.port, quiet=False, capacity=args.capacity
-    )
-    print(
-        f"swarm up: coordinator {url}, {len(nodes)} nodes on ports "
-        f"{args.port + 1}-{args.port + len(nodes)}"
-    )
-    print(f'upload:   curl -F \'options={{"redundancy":"4-6"}}\' -F file=@FILE {url}/files')
-    print(f"status:   corestore swarm status --coordinator {url}")
+    # The handler goes in before anything is spawned: a SIGTERM that arrived while the swarm was
+    # starting would otherwise kill this process alone and orphan the coordinator and nodes.
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -154,15 +147,26 @@ def _run_up(args: argparse.Namespace) -> int:
         stop = True
 
     signal.signal(signal.SIGTERM, on_signal)
+    url, coordinator, nodes = spawn_swarm(
+        Path(args.dir), args.nodes, port=args.port, quiet=False, capacity=args.capacity
+    )
     try:
+        print(
+            f"swarm up: coordinator {url}, {len(nodes)} nodes on ports "
+            f"{args.port + 1}-{args.port + len(nodes)}",
+            flush=True,
+        )
+        print(f'upload:   curl -F \'options={{"redundancy":"4-6"}}\' -F file=@FILE {url}/files')
+        print(f"status:   corestore swarm status --coordinator {url}", flush=True)
         while not stop and coordinator.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    for p in [*nodes, coordinator]:
-        p.terminate()
-    for p in [*nodes, coordinator]:
-        p.wait(10)
+    finally:
+        for p in [*nodes, coordinator]:
+            p.terminate()
+        for p in [*nodes, coordinator]:
+            p.wait(10)
     return 0
 
 
