@@ -208,6 +208,10 @@ class StorageDriver(abc.ABC):
         the new content replaces it in one step. If the stream fails, is shorter or longer than
         ``options.expected_size``, or its checksum does not match, nothing changes.
 
+        ``chunks`` may also be a :class:`corestore.streams.Pumpable` (large HTTP uploads are):
+        a driver whose writes block can then run the whole transfer in one thread with
+        ``await chunks.pump(sink)`` instead of iterating.
+
         :raises IsAFolder: the path is a folder.
         :raises MissingParent: the parent folder does not exist.
         :raises ChecksumMismatch: ``options.checksum`` does not match the bytes received.

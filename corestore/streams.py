@@ -9,17 +9,39 @@ sends into bounded ones, which keeps per-request memory at ``chunk_size`` howeve
 from __future__ import annotations
 
 import hashlib
-import zlib
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Protocol, runtime_checkable
+
+from zlib_ng import zlib_ng
 
 from corestore.errors import ChecksumMismatch, InvalidArgument
 from corestore.resources import Checksum, WriteOptions
 
-__all__ = ["CHECKSUM_TYPES", "DEFAULT_CHUNK_SIZE", "StreamDigest", "new_hasher", "rechunk"]
+__all__ = [
+    "CHECKSUM_TYPES",
+    "DEFAULT_CHUNK_SIZE",
+    "Pumpable",
+    "StreamDigest",
+    "new_hasher",
+    "rechunk",
+]
 
 #: 1 MiB chunks: large enough that per-chunk overhead vanishes, small enough to bound memory.
 DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+@runtime_checkable
+class Pumpable(Protocol):
+    """A body that can feed a blocking sink from a thread of its own.
+
+    Every body a driver's ``write`` gets is an ``AsyncIterable[bytes]``. Some (large HTTP uploads)
+    are also ``Pumpable``: a driver whose writes block anyway (a local file) can then hand over
+    a sink and let the whole transfer run in one thread, with no event-loop hop and no new
+    buffer per chunk. ``sink`` gets a view valid only during the call; an exception it raises
+    stops the transfer and comes out of ``pump``. Use a body once, one way or the other.
+    """
+
+    async def pump(self, sink: Callable[[memoryview], None], /) -> None: ...
 
 
 class _Hasher(Protocol):
@@ -28,13 +50,17 @@ class _Hasher(Protocol):
 
 
 class _Adler32:
-    """adler32 with the hashlib interface (ownCloud and EOS still use it)."""
+    """adler32 with the hashlib interface (EOS/CERNBox and ownCloud clients use it).
+
+    zlib-ng's SIMD adler32 runs at tens of GB/s, ~20x the stock zlib's: a checksum that costs
+    nothing next to the copies of an upload.
+    """
 
     def __init__(self) -> None:
         self._value = 1
 
     def update(self, data: bytes | memoryview, /) -> None:
-        self._value = zlib.adler32(data, self._value)
+        self._value = zlib_ng.adler32(data, self._value)
 
     def hexdigest(self) -> str:
         return f"{self._value:08x}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +20,7 @@ from aiohttp import web
 from corestore.auth import TransferClaims
 from corestore.driver import Capability
 from corestore.errors import InvalidArgument, LockConflict, Locked, NotFound
+from corestore.http.socketbody import socket_body
 from corestore.metrics import current_driver
 from corestore.resources import ByteRange, Checksum, ResourceInfo
 from corestore.state import ServerState
@@ -43,25 +44,35 @@ def verify(request: web.Request, op: str) -> TransferClaims:
     return state.tokens.verify_transfer(transfer_token(request), op)
 
 
-async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in chunks of exactly :data:`CHUNK_SIZE` (the last one shorter).
+def body_chunks(request: web.Request) -> AsyncIterable[bytes]:
+    """The request body for a driver: chunks of exactly :data:`CHUNK_SIZE` (the last shorter).
 
-    ``readexactly`` joins the socket's pieces with a single copy, and exact-size chunks pass
-    through the drivers' own re-chunking without another one. A client that hangs up makes the
-    read raise, which aborts the driver's write (nothing is committed).
+    A large plain body is a :class:`~corestore.http.socketbody.SocketBody`, read off the socket
+    by a thread of its own (and :class:`~corestore.streams.Pumpable`); others come through
+    aiohttp's parser. A client that hangs up makes the read raise, which aborts the driver's
+    write (nothing is committed).
     """
     state: ServerState = request.app["state"]
     counter = state.metrics.bytes.labels("in", current_driver.get())
+    direct = socket_body(request, CHUNK_SIZE, counter.inc)
+    return direct if direct is not None else _parsed_chunks(request, counter.inc)
+
+
+async def _parsed_chunks(
+    request: web.Request, on_bytes: Callable[[int], None]
+) -> AsyncIterator[bytes]:
+    """``readexactly`` joins the parser's pieces with a single copy, and exact-size chunks pass
+    through the drivers' own re-chunking without another one."""
     content = request.content
     while True:
         try:
             chunk = await content.readexactly(CHUNK_SIZE)
         except asyncio.IncompleteReadError as end:  # a clean end of the body
             if end.partial:
-                counter.inc(len(end.partial))
+                on_bytes(len(end.partial))
                 yield end.partial
             return
-        counter.inc(len(chunk))
+        on_bytes(len(chunk))
         yield chunk
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from corestore.driver import Capability, StorageDriver
+from corestore.driver import Capability
 from corestore.errors import AlreadyExists, LockConflict, Locked, NotFound
 from corestore.resources import (
     EDITOR_PERMISSIONS,

@@ -19,6 +19,8 @@ from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 from cs3.storage.provider.v1beta1 import resources_pb2 as spr
 from cs3.types.v1beta1 import types_pb2
 
+from corestore.http.socketbody import MIN_SIZE
+
 SECRET = "test-secret-not-for-production-0123456789"  # the session server's jwt_secret (conftest)
 MESSAGES: list[str] = []  # every status message and HTTP body the tests saw
 
@@ -231,10 +233,12 @@ def test_garbage_protobuf(server: Any, gateway: Any, einstein: list, folder: str
 # -- data path ----------------------------------------------------------------------------------
 
 
-def test_upload_cut_mid_stream_keeps_old_content(gateway: Any, einstein: list, folder: str) -> None:
+@pytest.mark.parametrize("size", [1 << 20, MIN_SIZE], ids=["parsed-body", "socket-body"])
+def test_upload_cut_mid_stream_keeps_old_content(
+    gateway: Any, einstein: list, folder: str, size: int
+) -> None:
     path = f"{folder}/keep.bin"
     assert body(put(gateway, einstein, path, b"old")) == 200
-    size = 8 << 20
     res = initiate_upload(gateway, einstein, path, size)
     simple = next(p for p in res.protocols if p.protocol == "simple")
     url = urlsplit(simple.upload_endpoint)
@@ -244,7 +248,7 @@ def test_upload_cut_mid_stream_keeps_old_content(gateway: Any, einstein: list, f
                 f"PUT {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {size}\r\n\r\n"
             ).encode()
         )
-        sock.sendall(b"n" * (3 << 20))
+        sock.sendall(b"n" * (size // 3))
         time.sleep(0.2)
     time.sleep(0.3)
     assert get(gateway, einstein, path).content == b"old"

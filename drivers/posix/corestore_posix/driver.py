@@ -35,9 +35,10 @@ from corestore.resources import (
     ResourceInfo,
     WriteOptions,
 )
-from corestore.streams import rechunk
+from corestore.streams import Pumpable, rechunk
 from corestore_posix.options import PosixOptions
 from corestore_posix.store import PosixStore
+from corestore_posix.uploads import Upload
 
 __all__ = ["PosixDriver"]
 
@@ -158,11 +159,24 @@ class PosixDriver(
     ) -> ResourceInfo:
         """Stream into a temp file, then let :meth:`PosixStore.commit_write` rename it in.
 
-        While a chunk is written and hashed in a thread, the next one is received: at most two
-        chunks are in memory, whatever the file size.
+        A :class:`~corestore.streams.Pumpable` body is received, hashed and written by its own
+        thread. Otherwise a chunk is written and hashed in a thread while the next one is
+        received. Either way at most two chunks are in memory, whatever the file size.
         """
         segments = await self._resolve(ref)
         upload = await self._run(self._store.begin_write, segments, options)
+        try:
+            if isinstance(chunks, Pumpable):  # the whole transfer runs in the body's thread
+                await chunks.pump(upload.append)
+            else:
+                await self._append_stream(upload, chunks)
+            checksum = upload.digest.verify()
+            return await self._run(self._store.commit_write, segments, upload, checksum, options)
+        finally:
+            await self._run(upload.discard)
+
+    async def _append_stream(self, upload: Upload, chunks: AsyncIterable[bytes]) -> None:
+        """Write each chunk in a thread while the next one is received."""
         pending: asyncio.Future[None] | None = None
         try:
             async for chunk in rechunk(chunks, self.options.chunk_size):
@@ -172,15 +186,12 @@ class PosixDriver(
             if pending is not None:
                 await pending
                 pending = None
-            checksum = upload.digest.verify()
-            return await self._run(self._store.commit_write, segments, upload, checksum, options)
         finally:
             if pending is not None:
                 # The stream failed or the request was cancelled while a chunk was being
                 # written: drop that chunk's outcome (the stream's error is the one to report);
                 # discard() waits for a thread still writing it.
                 _drop(pending)
-            await self._run(upload.discard)
 
     async def get_quota(self, ref: Reference) -> Quota:
         await self._resolve(ref)
