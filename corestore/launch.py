@@ -35,8 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def posix_home_mount(root: Path, *, fsync: bool = True) -> str:
-    """The ``[[mounts]]`` TOML of a posix ``/home`` mount with user homes under ``root``."""
+def posix_home_mount(root: Path, *, fsync: bool = True, checksum: str | None = None) -> str:
+    """The ``[[mounts]]`` TOML of a posix ``/home`` mount with user homes under ``root``.
+
+    :param checksum: the driver's ``checksum`` option (``None``: the driver's default).
+    """
+    extra = f'checksum = "{checksum}"\n' if checksum else ""
     return f"""
 [[mounts]]
 path = "/home"
@@ -46,7 +50,7 @@ home = true
 [mounts.options]
 root = "{root}"
 fsync = {str(fsync).lower()}
-"""
+{extra}"""
 
 
 @dataclass

@@ -24,7 +24,9 @@ def dav_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     root = tmp_path_factory.mktemp("davserve")
     srv = ServerProcess.start(
         root,
-        mounts=posix_home_mount(root / "home", fsync=False),
+        # SHA1 is what ownCloud clients and rclone compare (oc:checksums), as a site serving
+        # them would configure it.
+        mounts=posix_home_mount(root / "home", fsync=False, checksum="sha1"),
         server=f'jwt_secret = "{JWT_SECRET}"\nlog_level = "info"\n',
     )
     yield srv

@@ -40,7 +40,9 @@ def _speaks_owncloud_dav(url: str) -> bool:
 @pytest.fixture(scope="module")
 def corestore_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("oc-serve")
-    server = ServerProcess.start(root, mounts=posix_home_mount(root / "home", fsync=False))
+    # SHA1, as a site serving ownCloud clients configures it (they compare oc:checksums).
+    mounts = posix_home_mount(root / "home", fsync=False, checksum="sha1")
+    server = ServerProcess.start(root, mounts=mounts)
     try:
         if not _speaks_owncloud_dav(server.http_url):
             pytest.skip(

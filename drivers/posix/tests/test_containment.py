@@ -162,7 +162,7 @@ def test_config_sizes_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     driver = PosixDriver.from_config({"root": str(tmp_path), "chunk_size": "64KiB"})
     assert driver.options.chunk_size == 64 * 1024
     assert driver.options.quota == 2 << 20
-    assert driver.options.checksum_type == "sha1"
+    assert driver.options.checksum_type == "adler32"
 
 
 async def test_cancelled_write_leaves_nothing(driver: PosixDriver, tmp_path: Path) -> None:
