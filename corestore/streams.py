@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "Pumpable",
     "StreamDigest",
+    "checksum_option",
     "new_hasher",
     "rechunk",
 ]
@@ -67,6 +68,20 @@ class _Adler32:
 
 
 CHECKSUM_TYPES = ("sha1", "md5", "adler32", "sha256")
+
+
+def checksum_option(value: str) -> str | None:
+    """A driver's ``checksum`` option: a type in :data:`CHECKSUM_TYPES`, or ``None`` for "none".
+
+    :raises ValueError: any other value (the option parser names the key).
+    """
+    if value == "none":
+        return None
+    if value not in CHECKSUM_TYPES:
+        raise ValueError(
+            f"checksum: must be one of {', '.join((*CHECKSUM_TYPES, 'none'))}, got {value!r}"
+        )
+    return value
 
 
 def new_hasher(kind: str) -> _Hasher:

@@ -10,9 +10,11 @@ import threading
 import time
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
+from aiohttp import web
 
-from corestore.http.socketbody import SocketBody
+from corestore.http.socketbody import MIN_SIZE, SocketBody, enable, pump_body
 from corestore.streams import Pumpable
 
 CHUNK = 64 << 10
@@ -148,3 +150,50 @@ async def test_a_body_is_read_once(pair) -> None:  # noqa: ANN001
     await body.pump(lambda view: None)
     with pytest.raises(RuntimeError, match="only once"):
         await body.pump(lambda view: None)
+
+
+# -- in an aiohttp app (real server on loopback) ------------------------------------------------
+
+
+async def _serve(enabled: bool) -> tuple[web.AppRunner, str, list[int]]:
+    """An app whose PUT handler hashes the body with ``pump_body``; ``seen`` records sizes."""
+    seen: list[int] = []
+
+    async def put(request: web.Request) -> web.Response:
+        digest = hashlib.sha256()
+        await pump_body(request, digest.update, chunk_size=CHUNK)
+        seen.append(request.content_length or 0)
+        return web.Response(text=digest.hexdigest())
+
+    app = web.Application(client_max_size=0)
+    if enabled:
+        enable(app)
+    app.router.add_put("/body", put)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the bound port
+    return runner, f"http://127.0.0.1:{port}/body", seen
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["enabled", "not-enabled"])
+async def test_keep_alive_client_sends_several_large_bodies(enabled: bool) -> None:
+    """The client reuses connections when it may: after a bypassed body it must not."""
+    runner, url, seen = await _serve(enabled)
+    data = os.urandom(MIN_SIZE + 12345)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                async with session.put(url, data=data, timeout=aiohttp.ClientTimeout(30)) as res:
+                    assert res.status == 200
+                    assert await res.text() == hashlib.sha256(data).hexdigest()
+                    closes = res.headers.get("Connection", "").lower() == "close"
+                    assert closes is enabled  # only a bypassed body closes the connection
+                async with session.put(
+                    url, data=b"small", timeout=aiohttp.ClientTimeout(30)
+                ) as res:
+                    assert await res.text() == hashlib.sha256(b"small").hexdigest()
+    finally:
+        await runner.cleanup()
+    assert len(seen) == 6

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from corestore.http import transfer, tus
+from corestore.http import socketbody, transfer, tus
 from corestore.http.middleware import error_middleware
 from corestore.state import ServerState
 
@@ -26,6 +26,7 @@ def build_http_app(state: ServerState) -> web.Application:
     # client_max_size only bounds bodies read whole (none here): uploads are streamed.
     app = web.Application(middlewares=[error_middleware(state.metrics)], client_max_size=1 << 20)
     app["state"] = state
+    socketbody.enable(app)  # large uploads are read off the socket by a thread
     store = tus.TusStore(state.upload_dir)
     store.prepare()
     app["tus"] = store

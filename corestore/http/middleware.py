@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import ClientPayloadError, web
 
 from corestore.errors import CorestoreError
-from corestore.http.socketbody import CLOSE_CONNECTION
 from corestore.logs import new_request_id
 from corestore.metrics import Metrics, current_driver
 
@@ -70,8 +69,6 @@ def error_middleware(
         except Exception as exc:  # noqa: BLE001 - the one mapping point
             log.error("%s failed with an internal error", where, exc_info=exc)
             response = web.Response(status=500, text=f"internal error (request id {rid})\n")
-        if request.get(CLOSE_CONNECTION):  # the body bypassed the parser: no keep-alive
-            response.force_close()
         if not response.prepared:
             response.headers["X-Request-Id"] = rid
         _record(metrics, operation, where, response.status, started)

@@ -9,8 +9,9 @@ reused buffer. A driver that writes in threads takes it through :meth:`SocketBod
 (the whole upload then runs in that one thread); any other driver iterates it like any body.
 
 The HTTP parser never sees the bytes read this way, so the connection is closed after the
-response (see :data:`CLOSE_CONNECTION`): a keep-alive request would be parsed as body bytes.
-Bodies under :data:`MIN_SIZE`, TLS and compressed or chunked bodies take aiohttp's own path.
+response: a keep-alive request would be parsed as body bytes. An app opts in with
+:func:`enable`, which installs the response hook that does so; in other apps, and for bodies
+under :data:`MIN_SIZE`, TLS and compressed or chunked bodies, aiohttp reads the body itself.
 """
 
 from __future__ import annotations
@@ -26,10 +27,25 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["CLOSE_CONNECTION", "IDLE_TIMEOUT", "MIN_SIZE", "SocketBody", "socket_body"]
+__all__ = [
+    "CLOSE_CONNECTION",
+    "IDLE_TIMEOUT",
+    "enable",
+    "MIN_SIZE",
+    "SocketBody",
+    "pump_body",
+    "socket_body",
+]
 
 #: Request key set when the body bypassed the parser: the response must close the connection.
-CLOSE_CONNECTION = "corestore.close_connection"
+CLOSE_CONNECTION: Any = (
+    web.RequestKey("corestore.close_connection", bool)
+    if hasattr(web, "RequestKey")  # aiohttp >= 3.12
+    else "corestore.close_connection"
+)
+
+#: App key of the apps whose responses close a bypassed connection (see :func:`enable`).
+_ENABLED = web.AppKey("corestore.socket_body", bool)
 
 #: Smaller bodies are not worth a thread and a new connection for the client's next request.
 MIN_SIZE = 8 << 20
@@ -199,6 +215,22 @@ class SocketBody:
             self._abandon()
 
 
+def enable(app: web.Application) -> None:
+    """Let handlers of ``app`` and its sub-apps read large bodies off the socket.
+
+    Installs the response hook that closes the connection after such a body: without it the
+    client would send its next request on a connection whose reading is paused, and hang.
+    """
+    app[_ENABLED] = True
+    app.on_response_prepare.append(_close_after_bypass)
+
+
+async def _close_after_bypass(request: web.Request, response: web.StreamResponse) -> None:
+    if request.get(CLOSE_CONNECTION):
+        response.force_close()  # the server closes after this response...
+        response.headers["Connection"] = "close"  # ...and the client knows it
+
+
 def socket_body(
     request: web.Request, chunk_size: int, on_bytes: Callable[[int], None]
 ) -> SocketBody | None:
@@ -209,7 +241,8 @@ def socket_body(
     length = request.content_length
     transport = request.transport
     if (
-        length is None
+        not any(app.get(_ENABLED) for app in request.match_info.apps)
+        or length is None
         or length < MIN_SIZE
         or transport is None
         or request.headers.get("Content-Encoding", "identity").lower() != "identity"
@@ -236,3 +269,25 @@ def socket_body(
         is_closing=transport.is_closing,
         on_bytes=on_bytes,
     )
+
+
+async def pump_body(
+    request: web.Request,
+    sink: Callable[[memoryview], None],
+    *,
+    chunk_size: int,
+    on_bytes: Callable[[int], None] = lambda n: None,
+) -> None:
+    """Feed the whole request body to a blocking ``sink``, off the event loop.
+
+    For a server that writes a body to a file itself (a swarm node): a large plain body goes
+    through :meth:`SocketBody.pump`; any other is read by aiohttp and each piece handed to
+    ``sink`` in a worker thread.
+    """
+    body = socket_body(request, chunk_size, on_bytes)
+    if body is not None:
+        await body.pump(sink)
+        return
+    async for piece in request.content.iter_chunked(chunk_size):
+        on_bytes(len(piece))
+        await asyncio.to_thread(sink, memoryview(piece))

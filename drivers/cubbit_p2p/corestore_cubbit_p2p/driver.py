@@ -38,7 +38,7 @@ from corestore.config import ByteSize, option
 from corestore.errors import ConfigError, IsAFolder, Unavailable
 from corestore.paths import split_path
 from corestore.resources import guess_mime_type
-from corestore.streams import StreamDigest
+from corestore.streams import CHECKSUM_TYPES, StreamDigest, checksum_option
 
 from .coordinator import error_from_json
 from .manifest import Manifest, check_chunk_size, parse_redundancy
@@ -64,6 +64,12 @@ class P2POptions:
         ByteSize(1 << 20), doc="plaintext bytes per encrypted, coded chunk"
     )
     cipher: Literal["aes256gcm", "chacha20poly1305"] = option("aes256gcm", doc="AEAD for chunks")
+    checksum: str = option(
+        "adler32",
+        doc=f"checksum of the plaintext computed while streaming and returned by stat: one of "
+        f"{', '.join(CHECKSUM_TYPES)} or 'none' (adler32 is nearly free; sha1 costs a core "
+        f"second per GB)",
+    )
     write_quorum: int = option(0, doc="shards that must be stored for a write to succeed (0: k+1)")
     stall_timeout: float = option(30.0, doc="seconds a shard stream may stall before it is dropped")
 
@@ -72,6 +78,7 @@ class P2POptions:
             raise ConfigError("cubbit_p2p.secret must be at least 16 characters")
         parse_redundancy(self.redundancy)
         check_chunk_size(int(self.chunk_size))
+        checksum_option(self.checksum)
 
 
 class _HTTPControl:
@@ -256,7 +263,7 @@ class P2PDriver(StorageDriver, SupportsMetadata):
         options: WriteOptions = WriteOptions(),  # noqa: B008
     ) -> ResourceInfo:
         assert self._session is not None
-        digest = StreamDigest("sha1", options)
+        digest = StreamDigest(checksum_option(self.options.checksum), options)
         target = self._ref(ref)
         checksum: list[Checksum | None] = [None]
         ns = {"ref": target, "if_match": options.if_match, "if_not_exist": options.if_not_exist}

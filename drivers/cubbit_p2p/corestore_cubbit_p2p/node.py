@@ -2,7 +2,7 @@
 
 Data plane (streaming HTTP, no per-record round trips)::
 
-    PUT    /shards/{file_id}/{index}   body = the shard (temp file, fsync, rename) -> {size, sha256}
+    PUT    /shards/{file_id}/{index}   body = the shard (temp file, fsync, rename) -> {size, digest}
     GET    /shards/{file_id}/{index}   Range: bytes=a-b supported (206 + Content-Range)
     HEAD   /shards/{file_id}/{index}
     DELETE /shards/{file_id}/{index}
@@ -17,7 +17,6 @@ coordinator lists as stale (replaced by repair, or left by failed uploads).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -27,13 +26,17 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from corestore.http import socketbody
+from corestore.http.socketbody import pump_body
+
+from .shardfile import ShardWriter as _ShardWriter
+
 __all__ = ["Node", "run_node"]
 
 log = logging.getLogger(__name__)
 
 _WRITE_BUFFER = 1 << 20
 _READ_PIECE = 1 << 20
-_IOV_BATCH = 512  # below IOV_MAX (1024 on Linux)
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -94,45 +97,21 @@ class Node:
             raise web.HTTPInsufficientStorage(text="node is full")
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        digest = hashlib.sha256()
-        size = 0
-        pending: list[bytes] = []  # pieces as received: hashed and written with no joining copy
-        pending_size = 0
-
-        def flush(pieces: list[bytes]) -> None:
-            for piece in pieces:
-                digest.update(piece)
-            for at in range(0, len(pieces), _IOV_BATCH):
-                batch = pieces[at : at + _IOV_BATCH]
-                written = os.writev(fd, batch)
-                if written < sum(len(p) for p in batch):  # rare short write: finish it
-                    rest = memoryview(b"".join(batch))[written:]
-                    while rest:
-                        rest = rest[os.write(fd, rest) :]
-
+        writer = _ShardWriter(fd, self.capacity - self.used)
         try:
-            async for piece in request.content.iter_any():
-                pending.append(piece)
-                pending_size += len(piece)
-                size += len(piece)
-                if self.used + size > self.capacity:
-                    raise web.HTTPInsufficientStorage(text="node is full")
-                if pending_size >= _WRITE_BUFFER:
-                    batch, pending, pending_size = pending, [], 0
-                    await asyncio.to_thread(flush, batch)
-            await asyncio.to_thread(self._commit, fd, pending, flush, tmp, path)
+            await pump_body(request, writer.write, chunk_size=_WRITE_BUFFER)
+            await asyncio.to_thread(self._commit, fd, tmp, path)
         except BaseException:
             await asyncio.to_thread(_discard, fd, tmp)
             raise
         old = self._sizes.get(key, 0)
-        self._sizes[key] = size
-        self.used += size - old
-        return web.json_response({"size": size, "sha256": digest.hexdigest()})
+        self._sizes[key] = writer.size
+        self.used += writer.size - old
+        return web.json_response({"size": writer.size, "digest": writer.digest()})
 
     @staticmethod
-    def _commit(fd: int, rest: list[bytes], flush, tmp: Path, path: Path) -> None:  # noqa: ANN001
-        flush(rest)
-        os.fsync(fd)
+    def _commit(fd: int, tmp: Path, path: Path) -> None:
+        os.fsync(fd)  # little is left to write: the writer started writeback as it went
         os.close(fd)
         path.parent.mkdir(exist_ok=True)
         os.replace(tmp, path)
@@ -251,6 +230,7 @@ class Node:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=0)
+        socketbody.enable(app)  # shards are read off the socket straight into their file
         route = "/shards/{file_id}/{index}"
         app.router.add_put(route, self.put_shard)
         app.router.add_get(route, self.get_shard)  # also answers HEAD

@@ -150,7 +150,7 @@ class ShardSender:
 @dataclass
 class UploadResult:
     size: int
-    #: shard index -> ``{"node_id", "size", "sha256"}`` for shards stored completely.
+    #: shard index -> ``{"node_id", "size", "digest"}`` for shards stored completely.
     stored: dict[int, dict] = field(default_factory=dict)
     failed: list[int] = field(default_factory=list)
 

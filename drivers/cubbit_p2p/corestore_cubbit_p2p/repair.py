@@ -20,6 +20,7 @@ from .codec import ErasureCode
 from .crypto import block_tag
 from .manifest import Manifest
 from .pipeline import POOL, Placement, ShardSender, StripeReader
+from .shardfile import same_digest
 
 __all__ = ["repair_file", "usable_sources"]
 
@@ -112,7 +113,7 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
     done = 0
     for sender, shard in zip(senders, missing, strict=True):
         if sender.alive and sender.result is not None:
-            if shard["sha256"] and sender.result["sha256"] != shard["sha256"]:
+            if same_digest(shard["digest"], sender.result["digest"]) is False:
                 # Rebuilt shards are byte-identical to the originals; anything else is a bug
                 # or a lying node, and must not replace the record of the original.
                 log.error(
@@ -126,7 +127,7 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
                 shard["node_id"],
                 sender.placement.node_id,
                 sender.result["size"],
-                sender.result["sha256"],
+                sender.result["digest"],
             )
             done += swapped
     log.info("file %s: repaired %d of %d shards", file_id, done, len(missing))

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS shards (
     file_id TEXT NOT NULL REFERENCES files(file_id) ON DELETE CASCADE,
     shard_index INTEGER NOT NULL, node_id TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('writing','ok','missing','corrupt')),
-    bytes INTEGER, sha256 TEXT, updated_at REAL NOT NULL,
+    bytes INTEGER, digest TEXT, updated_at REAL NOT NULL,
     PRIMARY KEY (file_id, shard_index), UNIQUE (file_id, node_id));
 CREATE INDEX IF NOT EXISTS shards_by_node ON shards(node_id);
 CREATE TABLE IF NOT EXISTS garbage (
@@ -80,6 +80,9 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
+        columns = {r[1] for r in db.execute("PRAGMA table_info(shards)")}
+        if "sha256" in columns:  # databases from before shard digests were XXH3
+            db.execute("ALTER TABLE shards RENAME COLUMN sha256 TO digest")
         db.executescript(SCHEMA)
         db.execute(
             "INSERT OR IGNORE INTO entries(id, parent_id, name, type, mtime, etag) "
@@ -274,9 +277,9 @@ def commit(db: sqlite3.Connection, manifest: Manifest, stored: dict[str, dict]) 
     now = time.time()
     for index, info in stored.items():
         cur = db.execute(
-            "UPDATE shards SET state='ok', bytes=?, sha256=?, updated_at=? "
+            "UPDATE shards SET state='ok', bytes=?, digest=?, updated_at=? "
             "WHERE file_id=? AND shard_index=? AND node_id=? AND state='writing'",
-            (info["size"], info["sha256"], now, manifest.file_id, int(index), info["node_id"]),
+            (info["size"], info["digest"], now, manifest.file_id, int(index), info["node_id"]),
         )
         if cur.rowcount != 1:
             raise Aborted(f"shard {index} was not placed on node {info['node_id']}")
@@ -328,7 +331,7 @@ def file_info(db: sqlite3.Connection, file_id: str) -> dict:
     shards = [
         dict(r)
         for r in db.execute(
-            "SELECT s.shard_index AS 'index', s.node_id, s.state, s.bytes, s.sha256, n.url, "
+            "SELECT s.shard_index AS 'index', s.node_id, s.state, s.bytes, s.digest, n.url, "
             "n.state AS node_state FROM shards s JOIN nodes n ON n.node_id=s.node_id "
             "WHERE s.file_id=? ORDER BY s.shard_index",
             (file_id,),
@@ -409,7 +412,7 @@ def swap_shard(
 ) -> bool:
     """Compare-and-swap a repaired shard onto its new node; the old copy becomes garbage."""
     cur = db.execute(
-        "UPDATE shards SET node_id=?, state='ok', bytes=?, sha256=?, updated_at=? "
+        "UPDATE shards SET node_id=?, state='ok', bytes=?, digest=?, updated_at=? "
         "WHERE file_id=? AND shard_index=? AND node_id=?",
         (new_node, size, sha, time.time(), file_id, index, old_node),
     )

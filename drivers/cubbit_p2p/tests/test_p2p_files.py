@@ -152,7 +152,7 @@ def _sha(swarm, fid):
     try:
         return {
             r[0]: r[1]
-            for r in db.execute("SELECT shard_index, sha256 FROM shards WHERE file_id=?", (fid,))
+            for r in db.execute("SELECT shard_index, digest FROM shards WHERE file_id=?", (fid,))
         }
     finally:
         db.close()

@@ -29,7 +29,7 @@ def _shards(swarm, fid):
         return {
             r[0]: (r[1], r[2], r[3])
             for r in db.execute(
-                "SELECT shard_index, node_id, state, sha256 FROM shards WHERE file_id=?", (fid,)
+                "SELECT shard_index, node_id, state, digest FROM shards WHERE file_id=?", (fid,)
             )
         }
     finally:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corestore.config import ByteSize, option
-from corestore.streams import CHECKSUM_TYPES, DEFAULT_CHUNK_SIZE
+from corestore.streams import CHECKSUM_TYPES, DEFAULT_CHUNK_SIZE, checksum_option
 
 __all__ = ["PosixOptions"]
 
@@ -44,9 +44,7 @@ class PosixOptions:
     )
 
     def __post_init__(self) -> None:
-        if self.checksum != "none" and self.checksum not in CHECKSUM_TYPES:
-            choices = ", ".join((*CHECKSUM_TYPES, "none"))
-            raise ValueError(f"checksum: must be one of {choices}, got {self.checksum!r}")
+        checksum_option(self.checksum)
         if self.chunk_size <= 0:
             raise ValueError(f"chunk_size: must be positive, got {self.chunk_size}")
         if self.quota < 0:
@@ -55,4 +53,4 @@ class PosixOptions:
     @property
     def checksum_type(self) -> str | None:
         """The checksum to compute, or ``None`` when switched off."""
-        return None if self.checksum == "none" else self.checksum
+        return checksum_option(self.checksum)
