@@ -9,7 +9,8 @@ Reported as ratios to baselines measured in the same run on the same data:
   storage nodes, shares 4-of-6, happy 6) when ``tahoe`` is installed. Goal >= 5x.
 
 Run: ``uv run pytest bench/test_p2p.py --benchmark-only -s``. ``P2P_BENCH_SIZE`` (bytes) changes
-the size, ``P2P_BENCH_TAHOE=0`` skips Tahoe.
+the size, ``P2P_BENCH_TAHOE=0`` skips Tahoe, ``P2P_BENCH_ROUNDS`` sets the rounds of the swarm and its baseline
+(medians are reported; Tahoe runs once, it is the slow one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import http.client
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import time
 import uuid
@@ -46,6 +48,7 @@ MiB = 1 << 20
 SIZE = int(os.environ.get("P2P_BENCH_SIZE", str(1024 * MiB)))
 CHUNK = MiB
 K, M = 4, 6
+ROUNDS = int(os.environ.get("P2P_BENCH_ROUNDS", "3"))
 
 
 def _block() -> bytes:
@@ -259,14 +262,22 @@ def swarm6(tmp_path):
 
 
 def test_p2p_swarm_1gib(benchmark, swarm6, tmp_path):
-    results: dict[str, float] = {}
+    rounds: dict[str, list[float]] = collections.defaultdict(list)
 
     def run() -> None:
         base_up, base_down = asyncio.run(_baseline())
         up, down = asyncio.run(_swarm_roundtrip(swarm6.url))
-        results.update(baseline_up=base_up, baseline_down=base_down, swarm_up=up, swarm_down=down)
+        for key, value in (
+            ("baseline_up", base_up),
+            ("baseline_down", base_down),
+            ("swarm_up", up),
+            ("swarm_down", down),
+        ):
+            rounds[key].append(value)
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    # Medians of ROUNDS interleaved rounds: a single transfer on this VM varies by tens of %.
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    results = {key: statistics.median(values) for key, values in rounds.items()}
     print(f"\nswarm: { ({k: round(v / 1e6) for k, v in results.items()}) } MB/s")
     if shutil.which("tahoe") and os.environ.get("P2P_BENCH_TAHOE", "1") != "0":
         grid = TahoeGrid(tmp_path / "tahoe")
