@@ -294,6 +294,11 @@ class WebdavDriver(StorageDriver, SupportsMetadata, SupportsLocks):
                 with client.stream("PROPFIND", url, headers=headers, content=body) as response:
                     if response.status_code != 207:
                         response.read()
+                        if response.status_code == 500:
+                            # wsgidav fails the whole PROPFIND when a child vanishes while it
+                            # walks the folder (a cut upload's temp file being removed): the
+                            # same race as rclone's truncated answer, retried the same way.
+                            raise TruncatedListing(f"PROPFIND answered 500: {what}")
                         raise_for_status(response, what, {409: NotFound})
                         raise CorestoreError(f"PROPFIND answered {response.status_code}: {what}")
                     parser = MultistatusParser(self._base_path)
