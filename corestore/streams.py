@@ -111,6 +111,11 @@ class StreamDigest:
         if self._expected and self._expected.type.lower() not in self._hashers:
             self._hashers[self._expected.type.lower()] = new_hasher(self._expected.type.lower())
 
+    @property
+    def costly(self) -> bool:
+        """Whether hashing takes time worth overlapping with I/O (adler32 alone does not)."""
+        return any(not isinstance(hasher, _Adler32) for hasher in self._hashers.values())
+
     def update(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
         if self._expected_size is not None and self.size > self._expected_size:

@@ -33,6 +33,7 @@ __all__ = [
     "enable",
     "MIN_SIZE",
     "SocketBody",
+    "parsed_chunks",
     "pump_body",
     "socket_body",
 ]
@@ -288,6 +289,26 @@ async def pump_body(
     if body is not None:
         await body.pump(sink)
         return
-    async for piece in request.content.iter_chunked(chunk_size):
-        on_bytes(len(piece))
-        await asyncio.to_thread(sink, memoryview(piece))
+    async for chunk in parsed_chunks(request, chunk_size, on_bytes):
+        await asyncio.to_thread(sink, memoryview(chunk))
+
+
+async def parsed_chunks(
+    request: web.Request, chunk_size: int, on_bytes: Callable[[int], None] = lambda n: None
+) -> AsyncIterator[bytes]:
+    """The body as read by aiohttp, in chunks of exactly ``chunk_size`` (the last shorter).
+
+    ``readexactly`` joins the parser's pieces with a single copy, and exact-size chunks pass
+    through the drivers' own re-chunking without another one.
+    """
+    content = request.content
+    while True:
+        try:
+            chunk = await content.readexactly(chunk_size)
+        except asyncio.IncompleteReadError as end:  # a clean end of the body
+            if end.partial:
+                on_bytes(len(end.partial))
+                yield end.partial
+            return
+        on_bytes(len(chunk))
+        yield chunk

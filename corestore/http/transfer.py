@@ -20,7 +20,7 @@ from aiohttp import web
 from corestore.auth import TransferClaims
 from corestore.driver import Capability
 from corestore.errors import InvalidArgument, LockConflict, Locked, NotFound
-from corestore.http.socketbody import socket_body
+from corestore.http.socketbody import parsed_chunks, socket_body
 from corestore.metrics import current_driver
 from corestore.resources import ByteRange, Checksum, ResourceInfo
 from corestore.state import ServerState
@@ -55,25 +55,7 @@ def body_chunks(request: web.Request) -> AsyncIterable[bytes]:
     state: ServerState = request.app["state"]
     counter = state.metrics.bytes.labels("in", current_driver.get())
     direct = socket_body(request, CHUNK_SIZE, counter.inc)
-    return direct if direct is not None else _parsed_chunks(request, counter.inc)
-
-
-async def _parsed_chunks(
-    request: web.Request, on_bytes: Callable[[int], None]
-) -> AsyncIterator[bytes]:
-    """``readexactly`` joins the parser's pieces with a single copy, and exact-size chunks pass
-    through the drivers' own re-chunking without another one."""
-    content = request.content
-    while True:
-        try:
-            chunk = await content.readexactly(CHUNK_SIZE)
-        except asyncio.IncompleteReadError as end:  # a clean end of the body
-            if end.partial:
-                on_bytes(len(end.partial))
-                yield end.partial
-            return
-        on_bytes(len(chunk))
-        yield chunk
+    return direct if direct is not None else parsed_chunks(request, CHUNK_SIZE, counter.inc)
 
 
 async def prefetch(chunks: AsyncIterator[bytes], depth: int = 2) -> AsyncIterator[bytes]:

@@ -53,12 +53,14 @@ class Upload:
         """Hash the chunk and write it, both off the event loop.
 
         A large chunk is hashed in another thread while this one writes it (both release the
-        GIL), so a checksum costs the longer of the two steps instead of their sum.
+        GIL), so a costly checksum costs the longer of the two steps instead of their sum;
+        adler32 is cheaper than the hand-over and runs here.
         """
         with self._lock:
             if self.fd is None:  # discarded while this call waited for a thread
                 raise Aborted("upload was cancelled")
-            hashing = _HASHERS.submit(self.digest.update, chunk) if len(chunk) >= _PARALLEL else None
+            parallel = len(chunk) >= _PARALLEL and self.digest.costly
+            hashing = _HASHERS.submit(self.digest.update, chunk) if parallel else None
             if hashing is None:
                 self.digest.update(chunk)
             try:
