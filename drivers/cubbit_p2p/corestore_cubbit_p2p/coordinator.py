@@ -35,6 +35,7 @@ from aiohttp import web
 
 import corestore.errors as errors
 from corestore.errors import CorestoreError, DataLoss, InvalidArgument, NotFound, Unauthenticated
+from corestore.memory import tune_malloc
 
 from . import namespace as ns
 from . import store as st
@@ -404,4 +405,5 @@ def error_from_json(status: int, body: dict) -> CorestoreError:
 
 def run_coordinator(*, host: str, port: int, db: Path, config: CoordinatorConfig) -> None:
     coordinator = Coordinator(db, config)
+    tune_malloc()  # the /files API encrypts and encodes like the driver does
     web.run_app(coordinator.app(), host=host, port=port, print=None, access_log=None)

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from corestore.http import socketbody
 from corestore.http.socketbody import pump_body
+from corestore.memory import tune_malloc
 
 from .shardfile import ShardWriter as _ShardWriter
 
@@ -100,19 +101,22 @@ class Node:
         writer = _ShardWriter(fd, self.capacity - self.used)
         try:
             await pump_body(request, writer.write, chunk_size=_WRITE_BUFFER)
-            await asyncio.to_thread(self._commit, fd, tmp, path)
+            await asyncio.to_thread(self._commit, writer, tmp, path)
         except BaseException:
             await asyncio.to_thread(_discard, fd, tmp)
             raise
+        finally:
+            writer.close()
         old = self._sizes.get(key, 0)
         self._sizes[key] = writer.size
         self.used += writer.size - old
         return web.json_response({"size": writer.size, "digest": writer.digest()})
 
     @staticmethod
-    def _commit(fd: int, tmp: Path, path: Path) -> None:
-        os.fsync(fd)  # little is left to write: the writer started writeback as it went
-        os.close(fd)
+    def _commit(writer: _ShardWriter, tmp: Path, path: Path) -> None:
+        writer.flush()
+        os.fsync(writer.fd)  # little is left to write (see ShardWriter)
+        os.close(writer.fd)
         path.parent.mkdir(exist_ok=True)
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -290,4 +294,5 @@ def run_node(
         zone=zone,
         token=token,
     )
+    tune_malloc()
     web.run_app(node.app(), host=host, port=port, print=None, access_log=None)

@@ -34,6 +34,7 @@ from corestore.errors import DataLoss, Unavailable
 from .codec import ErasureCode
 from .crypto import BLOCK_TAG, ChunkCipher, block_tag
 from .manifest import Manifest
+from .shardput import Placement, Record, ShardSender
 
 __all__ = [
     "POOL",
@@ -51,100 +52,6 @@ log = logging.getLogger(__name__)
 POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="p2p-cpu")
 
 Report = Callable[[int, str, str], None]
-#: One record of a shard: a block and its 16-byte tag, stored back to back.
-Record = tuple[bytes | memoryview, bytes]
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Shard ``index`` of a file on node ``node_id`` reachable at ``url``."""
-
-    index: int
-    node_id: str
-    url: str
-
-    def shard_url(self, file_id: str) -> str:
-        return f"{self.url}/shards/{file_id}/{self.index}"
-
-
-# -- upload ------------------------------------------------------------------------------------
-
-
-class ShardSender:
-    """One streaming PUT of one shard, fed from a bounded queue (the backpressure)."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        placement: Placement,
-        file_id: str,
-        depth: int,
-        length: int | None = None,
-    ):
-        self.placement = placement
-        self._session = session
-        self._url = placement.shard_url(file_id)
-        # Content-Length when the shard size is known up front (cheaper than chunked framing).
-        self._headers = {"Content-Length": str(length)} if length is not None else {}
-        self._queue: asyncio.Queue[Record | None] = asyncio.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.result: dict | None = None
-        self._task = asyncio.create_task(self._run())
-
-    @property
-    def alive(self) -> bool:
-        return self.error is None
-
-    async def _body(self) -> AsyncIterator[bytes | memoryview]:
-        while True:
-            record = await self._queue.get()
-            if record is None:
-                return
-            yield record[0]  # the block and its tag go out as they are: no concatenation copy
-            yield record[1]
-
-    async def _run(self) -> None:
-        try:
-            async with self._session.put(
-                self._url, data=self._body(), headers=self._headers
-            ) as resp:
-                if resp.status != 200:
-                    raise Unavailable(f"node {self.placement.node_id} answered {resp.status}")
-                self.result = await resp.json()
-        except asyncio.CancelledError:
-            self._fail(Unavailable("cancelled"))
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure drops this shard, not the upload
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-            log.info(
-                "shard %s on %s dropped: %s", self.placement.index, self.placement.node_id, exc
-            )
-        while not self._queue.empty():  # unblock a producer waiting on a full queue
-            self._queue.get_nowait()
-
-    async def send(self, record: Record, stall_timeout: float) -> None:
-        if not self.alive:
-            return
-        try:
-            await asyncio.wait_for(self._queue.put(record), stall_timeout)
-        except TimeoutError:
-            self._task.cancel()
-            self._fail(Unavailable(f"node {self.placement.node_id} stalled"))
-
-    async def finish(self) -> None:
-        if self.alive:
-            await self._queue.put(None)
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-
-    def abort(self) -> None:
-        self._task.cancel()
 
 
 @dataclass
@@ -203,7 +110,10 @@ async def upload_stream(
         were written are deleted (best effort) before raising.
     """
     loop = asyncio.get_running_loop()
-    senders = [ShardSender(session, p, file_id, queue_depth, shard_length) for p in placements]
+    senders = [
+        ShardSender(p, file_id, queue_depth, shard_length, stall_timeout=stall_timeout)
+        for p in placements
+    ]
     inflight: collections.deque[asyncio.Future[list[Record]]] = collections.deque()
     # The plaintext digest runs off the event loop, in order, on a thread of its own; errors
     # it raises (too many bytes) surface at the next chunk.
