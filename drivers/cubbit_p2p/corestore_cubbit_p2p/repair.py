@@ -72,9 +72,7 @@ async def repair_file(store: st.Store, session: aiohttp.ClientSession, file_id: 
 
     reports: list[tuple[int, str, str]] = []
     reader = StripeReader(session, manifest, sources, report=lambda *r: reports.append(r))
-    senders = [
-        ShardSender(p, file_id, depth=4, length=manifest.shard_size) for p in placements
-    ]
+    senders = [ShardSender(p, file_id, depth=4, length=manifest.shard_size) for p in placements]
     code = ErasureCode(manifest.k, manifest.m)
     key, fid = manifest.integrity_key, manifest.uuid
     loop = asyncio.get_running_loop()
