@@ -39,14 +39,19 @@ from corestore_cubbit_p2p.crypto import (
 )
 from corestore_cubbit_p2p.driver import P2PDriver
 from corestore_cubbit_p2p.localswarm import Swarm, free_port_block
-from corestore_cubbit_p2p.manifest import Manifest
+from corestore_cubbit_p2p.manifest import DEFAULT_CHUNK, Manifest
 from corestore_cubbit_p2p.pipeline import POOL, ChunkOpener, ChunkSealer
 
 from corestore import Reference, WriteOptions
+from corestore.memory import tune_malloc
+
+# The allocator settings a swarm's processes run with (corestore serve, nodes, coordinator),
+# applied before anything is measured so the baseline and the driver share them.
+tune_malloc()
 
 MiB = 1 << 20
 SIZE = int(os.environ.get("P2P_BENCH_SIZE", str(1024 * MiB)))
-CHUNK = MiB
+CHUNK = DEFAULT_CHUNK  # the driver's default, for both contestants
 K, M = 4, 6
 ROUNDS = int(os.environ.get("P2P_BENCH_ROUNDS", "3"))
 
@@ -56,10 +61,11 @@ def _block() -> bytes:
 
 
 def chunks(size: int = SIZE):
-    """The same deterministic, non-repeating data for every contestant, one MiB at a time."""
+    """The same deterministic, non-repeating data for every contestant, one chunk at a time."""
     block = _block()
-    for index in range(size // MiB):
-        yield index.to_bytes(8, "little") + block[8:]
+    for index in range(size // CHUNK):
+        first = index * (CHUNK // MiB)
+        yield b"".join((first + i).to_bytes(8, "little") + block[8:] for i in range(CHUNK // MiB))
 
 
 async def achunks(size: int = SIZE):

@@ -221,7 +221,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     coord.add_argument(
         "--redundancy", default="4-6", help="default k-m or preset (3-10, 10-16, 20-60)"
     )
-    coord.add_argument("--chunk-size", default="1MiB", metavar="SIZE")
+    coord.add_argument("--chunk-size", default="4MiB", metavar="SIZE")
     coord.add_argument(
         "--write-quorum", type=int, default=0, help="shards needed for an upload (0: k+1)"
     )

@@ -41,7 +41,7 @@ from . import namespace as ns
 from . import store as st
 from .crypto import FileKeys
 from .files_api import add_routes as add_files_routes
-from .manifest import Manifest, check_chunk_size, parse_redundancy
+from .manifest import DEFAULT_CHUNK, Manifest, check_chunk_size, parse_redundancy
 from .pipeline import POOL, Placement, _check_record
 from .repair import repair_file
 from .transfer import open_stream, upload
@@ -61,7 +61,7 @@ class CoordinatorConfig:
     audit_sample: int = 4
     pending_timeout: float = 3600.0  #: abandoned uploads are garbage after this
     redundancy: str = "4-6"
-    chunk_size: int = 1 << 20
+    chunk_size: int = DEFAULT_CHUNK
     write_quorum: int = 0  #: 0 means k + 1
     token: str = ""
 

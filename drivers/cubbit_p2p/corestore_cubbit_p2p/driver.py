@@ -41,7 +41,7 @@ from corestore.resources import guess_mime_type
 from corestore.streams import CHECKSUM_TYPES, StreamDigest, checksum_option
 
 from .coordinator import error_from_json
-from .manifest import Manifest, check_chunk_size, parse_redundancy
+from .manifest import DEFAULT_CHUNK, Manifest, check_chunk_size, parse_redundancy
 from .repair import usable_sources
 from .transfer import open_stream, upload
 
@@ -61,7 +61,7 @@ class P2POptions:
         "4-6", doc="k-m erasure coding (any k of m shards rebuild a file) or a preset"
     )
     chunk_size: ByteSize = option(
-        ByteSize(1 << 20), doc="plaintext bytes per encrypted, coded chunk"
+        ByteSize(DEFAULT_CHUNK), doc="plaintext bytes per encrypted, coded chunk"
     )
     cipher: Literal["aes256gcm", "chacha20poly1305"] = option("aes256gcm", doc="AEAD for chunks")
     checksum: str = option(
@@ -288,6 +288,7 @@ class P2PDriver(StorageDriver, SupportsMetadata):
             write_quorum=self.options.write_quorum or None,
             stall_timeout=self.options.stall_timeout,
             on_plaintext=digest.update,
+            overlap_plaintext=digest.costly,  # adler32 costs less than a thread hand-over
             before_commit=verify,
             commit_extra=ns,
             size_hint=options.expected_size,

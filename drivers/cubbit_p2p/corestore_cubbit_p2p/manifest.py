@@ -20,7 +20,7 @@ from corestore.errors import DataLoss, InvalidArgument, PermissionDenied
 from .codec import block_size, check_params
 from .crypto import AEAD_TAG, BLOCK_TAG, CIPHERS, FileKeys, commitment, derive_keys, key_check
 
-__all__ = ["Manifest", "PRESETS", "parse_redundancy", "MIN_CHUNK", "MAX_CHUNK"]
+__all__ = ["DEFAULT_CHUNK", "Manifest", "PRESETS", "parse_redundancy", "MIN_CHUNK", "MAX_CHUNK"]
 
 PRESETS: dict[str, tuple[int, int]] = {
     "4-6": (4, 6),
@@ -30,6 +30,10 @@ PRESETS: dict[str, tuple[int, int]] = {
 }
 MIN_CHUNK = 4 << 10
 MAX_CHUNK = 16 << 20
+#: Plaintext bytes per chunk unless a file says otherwise. Every chunk costs the same hand-overs
+#: between the loop, the coding pool and m shard senders whatever its size; at 4 MiB they cost
+#: a tenth of the upload's time less than at 1 MiB (the coding itself is no faster).
+DEFAULT_CHUNK = 4 << 20
 
 
 def parse_redundancy(text: str) -> tuple[int, int]:

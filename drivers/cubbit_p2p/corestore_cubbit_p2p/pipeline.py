@@ -31,8 +31,8 @@ import aiohttp
 
 from corestore.errors import DataLoss, Unavailable
 
-from .codec import ErasureCode
-from .crypto import BLOCK_TAG, ChunkCipher, block_tag
+from .codec import ErasureCode, block_size
+from .crypto import AEAD_TAG, BLOCK_TAG, ChunkCipher, block_tag
 from .manifest import Manifest
 from .shardput import Placement, Record, ShardSender
 
@@ -52,6 +52,14 @@ log = logging.getLogger(__name__)
 POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="p2p-cpu")
 
 Report = Callable[[int, str, str], None]
+
+#: Bytes of records queued per shard, for sending or after reading, whatever the chunk size.
+QUEUED_PER_SHARD = 1 << 20
+
+
+def records_queued(chunk_size: int, k: int) -> int:
+    """The queue depth (in records) that holds about :data:`QUEUED_PER_SHARD` bytes, at least 2."""
+    return max(2, QUEUED_PER_SHARD // block_size(chunk_size + AEAD_TAG, k))
 
 
 @dataclass
@@ -97,12 +105,14 @@ async def upload_stream(
     queue_depth: int = 4,
     stall_timeout: float = 30.0,
     on_plaintext: Callable[[bytes], None] | None = None,
+    overlap_plaintext: bool = True,
     on_end: Callable[[int], None] | None = None,
     shard_length: int | None = None,
 ) -> UploadResult:
     """Stream ``chunks`` (already cut to the file's chunk size) to one node per shard.
 
-    ``on_end(size)`` runs when the input has ended, before the shards are finalised: raising
+    ``on_plaintext(chunk)`` sees every plaintext chunk in order (a checksum), in a thread of its
+    own when ``overlap_plaintext``. ``on_end(size)`` runs when the input has ended, before the shards are finalised: raising
     there (a size or checksum mismatch) abandons the upload. ``shard_length``, when the file
     size is known up front, is sent as each shard's Content-Length.
 
@@ -115,9 +125,14 @@ async def upload_stream(
         for p in placements
     ]
     inflight: collections.deque[asyncio.Future[list[Record]]] = collections.deque()
-    # The plaintext digest runs off the event loop, in order, on a thread of its own; errors
-    # it raises (too many bytes) surface at the next chunk.
-    hasher = ThreadPoolExecutor(1, thread_name_prefix="p2p-digest") if on_plaintext else None
+    # A costly plaintext digest (sha1, md5) runs off the event loop, in order, on a thread of
+    # its own; errors it raises (too many bytes) surface at the next chunk. A cheap one
+    # (adler32) runs inline, where it costs less than the hand-over would.
+    hasher = (
+        ThreadPoolExecutor(1, thread_name_prefix="p2p-digest")
+        if on_plaintext and overlap_plaintext
+        else None
+    )
     hashing: collections.deque[asyncio.Future[None]] = collections.deque()
     size = 0
 
@@ -137,7 +152,9 @@ async def upload_stream(
         index = 0
         async for chunk, final in lookahead(chunks):
             size += len(chunk)
-            if hasher is not None:
+            if on_plaintext is not None and hasher is None:
+                on_plaintext(chunk)
+            elif hasher is not None:
                 hashing.append(loop.run_in_executor(hasher, on_plaintext, chunk))
                 while hashing and (len(hashing) > window or hashing[0].done()):
                     await hashing.popleft()

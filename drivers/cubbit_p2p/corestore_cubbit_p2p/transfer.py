@@ -25,6 +25,7 @@ from .pipeline import (
     Placement,
     StripeReader,
     download_stream,
+    records_queued,
     upload_stream,
 )
 
@@ -54,6 +55,7 @@ async def upload(
     write_quorum: int | None = None,
     stall_timeout: float = 30.0,
     on_plaintext: Callable[[bytes], None] | None = None,
+    overlap_plaintext: bool = True,
     before_commit: Callable[[int], None] | None = None,
     commit_extra: dict | None = None,
     size_hint: int | None = None,
@@ -86,8 +88,10 @@ async def upload(
             write_quorum=min(m, write_quorum or k + 1),
             stall_timeout=stall_timeout,
             on_plaintext=on_plaintext,
+            overlap_plaintext=overlap_plaintext,
             on_end=before_commit,
             shard_length=_shard_length(size_hint, chunk_size, k),
+            queue_depth=records_queued(chunk_size, k),
         )
         manifest = Manifest.build(
             file_id=file_id,
@@ -126,6 +130,7 @@ def open_stream(
         manifest,
         sources,
         report=lambda index, node_id, kind: control.report(manifest.file_id, index, node_id, kind),
+        prefetch=records_queued(manifest.chunk_size, manifest.k),
     )
     opener = ChunkOpener(
         manifest,
