@@ -99,12 +99,8 @@ async def _driver_download(moto: MotoServer, bucket: str, name: str) -> None:
 
 def _report(benchmark, direction: str, s3fs_seconds: float) -> None:  # noqa: ANN001
     report_throughput(
-        benchmark,
-        f"moto {direction}",
-        size=SIZE,
-        seconds=benchmark.stats.stats.min,
-        baseline="s3fs",
-        baseline_seconds=s3fs_seconds,
+        benchmark, f"moto {direction}", size=SIZE, seconds=benchmark.stats.stats.min,
+        baseline="s3fs", baseline_seconds=s3fs_seconds,
     )
 
 

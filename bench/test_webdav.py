@@ -94,12 +94,8 @@ async def _driver_download(server: WebdavServer, name: str) -> None:
 
 def _report(benchmark, server: WebdavServer, direction: str, curl_seconds: float) -> None:  # noqa: ANN001
     report_throughput(
-        benchmark,
-        f"{server.kind} {direction}",
-        size=SIZE,
-        seconds=benchmark.stats.stats.min,
-        baseline="curl",
-        baseline_seconds=curl_seconds,
+        benchmark, f"{server.kind} {direction}", size=SIZE, seconds=benchmark.stats.stats.min,
+        baseline="curl", baseline_seconds=curl_seconds,
     )
 
 
