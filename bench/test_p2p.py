@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -34,7 +33,6 @@ import pytest
 from corestore_cubbit_p2p.codec import ErasureCode
 from corestore_cubbit_p2p.crypto import (
     ChunkCipher,
-    block_tag,
     derive_keys,
     new_integrity_key,
     new_salt,
@@ -43,7 +41,7 @@ from corestore_cubbit_p2p.crypto import (
 from corestore_cubbit_p2p.driver import P2PDriver
 from corestore_cubbit_p2p.localswarm import Swarm, free_port_block
 from corestore_cubbit_p2p.manifest import DEFAULT_CHUNK, Manifest
-from corestore_cubbit_p2p.pipeline import POOL, ChunkOpener, ChunkSealer
+from corestore_cubbit_p2p.pipeline import POOL, ChunkOpener, ChunkSealer, check_block
 
 from corestore import Reference, WriteOptions
 from corestore.memory import tune_malloc
@@ -130,9 +128,7 @@ async def _baseline() -> tuple[float, float]:
 def _open_primary(opener: ChunkOpener, man: Manifest, c: int, records: list[tuple]) -> bytes:
     """What a reader does with the k primary records: check their tags, then decode and open."""
     for i in range(K):
-        block, tag = records[i]
-        if not hmac.compare_digest(tag, block_tag(man.integrity_key, man.uuid, i, c, block)):
-            raise AssertionError("tag mismatch in the baseline")
+        check_block(man, i, c, *records[i])
     return opener(c, {i: records[i][0] for i in range(K)})
 
 

@@ -103,10 +103,11 @@ class Node:
             await pump_body(request, writer.write, chunk_size=_WRITE_BUFFER)
             await asyncio.to_thread(self._commit, writer, tmp, path)
         except BaseException:
-            await asyncio.to_thread(_discard, fd, tmp)
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
             raise
         finally:
             writer.close()
+            await asyncio.to_thread(os.close, fd)  # closed here only, once, whatever happened
         old = self._sizes.get(key, 0)
         self._sizes[key] = writer.size
         self.used += writer.size - old
@@ -116,7 +117,6 @@ class Node:
     def _commit(writer: _ShardWriter, tmp: Path, path: Path) -> None:
         writer.flush()
         os.fsync(writer.fd)  # little is left to write (see ShardWriter)
-        os.close(writer.fd)
         path.parent.mkdir(exist_ok=True)
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -248,14 +248,6 @@ class Node:
 
         app.cleanup_ctx.append(background)
         return app
-
-
-def _discard(fd: int, tmp: Path) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-    tmp.unlink(missing_ok=True)
 
 
 def _parse_range(header: str, total: int) -> tuple[int, int]:

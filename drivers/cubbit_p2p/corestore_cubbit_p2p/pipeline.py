@@ -112,8 +112,8 @@ async def upload_stream(
     """Stream ``chunks`` (already cut to the file's chunk size) to one node per shard.
 
     ``on_plaintext(chunk)`` sees every plaintext chunk in order (a checksum), in a thread of its
-    own when ``overlap_plaintext``. ``on_end(size)`` runs when the input has ended, before the shards are finalised: raising
-    there (a size or checksum mismatch) abandons the upload. ``shard_length``, when the file
+    own when ``overlap_plaintext``. ``on_end(size)`` runs when the input has ended, before the
+    shards are finalised: raising there (a size or checksum mismatch) abandons the upload. ``shard_length``, when the file
     size is known up front, is sent as each shard's Content-Length.
 
     :raises Unavailable: fewer than ``write_quorum`` shards could be stored; the shards that
@@ -152,12 +152,12 @@ async def upload_stream(
         index = 0
         async for chunk, final in lookahead(chunks):
             size += len(chunk)
-            if on_plaintext is not None and hasher is None:
-                on_plaintext(chunk)
-            elif hasher is not None:
+            if hasher is not None:
                 hashing.append(loop.run_in_executor(hasher, on_plaintext, chunk))
                 while hashing and (len(hashing) > window or hashing[0].done()):
                     await hashing.popleft()
+            elif on_plaintext is not None:
+                on_plaintext(chunk)
             inflight.append(loop.run_in_executor(POOL, sealer, index, chunk, final))
             index += 1
             if len(inflight) >= window:
@@ -285,12 +285,16 @@ def _total_size(resp: aiohttp.ClientResponse) -> int:
     return int(resp.headers.get("Content-Length", "-1"))
 
 
+def check_block(m: Manifest, shard: int, c: int, block: bytes | memoryview, tag: bytes) -> None:
+    """Raise :class:`DataLoss` unless ``tag`` is the block tag of ``block`` at (shard, chunk)."""
+    if not hmac.compare_digest(tag, block_tag(m.integrity_key, m.uuid, shard, c, block)):
+        raise DataLoss(f"block tag mismatch in shard {shard}, chunk {c}")
+
+
 def _check_record(m: Manifest, shard: int, c: int, record: bytes) -> memoryview:
     view = memoryview(record)
-    block, tag = view[:-BLOCK_TAG], view[-BLOCK_TAG:]
-    expect = block_tag(m.integrity_key, m.uuid, shard, c, block)
-    if not hmac.compare_digest(tag, expect):
-        raise DataLoss(f"block tag mismatch in shard {shard}, chunk {c}")
+    block = view[:-BLOCK_TAG]
+    check_block(m, shard, c, block, view[-BLOCK_TAG:])
     return block
 
 

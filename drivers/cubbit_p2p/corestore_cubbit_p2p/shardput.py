@@ -22,7 +22,7 @@ import logging
 import queue
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -138,7 +138,7 @@ class ShardSender:
         if not self._done.done():
             self._done.set_result(None)
 
-    def _from_thread(self, callback, *args) -> None:
+    def _from_thread(self, callback: Callable[..., object], *args: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
             self._loop.call_soon_threadsafe(callback, *args)
 
